@@ -1,0 +1,46 @@
+"""The architecture description saved next to the weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Backbone = Literal["resnet18", "resnet34", "resnet50"]
+BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an Alpha-Refine network.
+
+    Attributes:
+        backbone: ResNet trunk, truncated after ``layer3`` (the paper's Table 8 compares the
+            three; ``"resnet34"`` is the published AR34 model).
+        mask_head: whether the network has the auxiliary mask decoder.
+    """
+
+    backbone: Backbone = "resnet34"
+    mask_head: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if not isinstance(self.mask_head, bool):
+            raise TypeError(f"mask_head must be a bool, got {type(self.mask_head).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
+        if not isinstance(data, dict):
+            raise TypeError(f"model config must be a dict, got {type(data).__name__}")
+        known = {"backbone", "mask_head"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown model config keys {unknown}; expected a subset of {sorted(known)}"
+            )
+        return cls(**data)

@@ -1,0 +1,70 @@
+"""Pixel-wise correlation of search features with the template kernel, then attention."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+KERNEL_SIZE = 8  # the template kernel is the centre 8 x 8 window of the 16 x 16 layer3 map
+CORRELATION_CHANNELS = KERNEL_SIZE * KERNEL_SIZE
+
+
+def template_kernel(template_layer3: Tensor) -> Tensor:
+    """Centre ``8 x 8`` window (rows and columns 4..11) of a ``N x C x 16 x 16`` map."""
+    height, width = template_layer3.shape[-2:]
+    top = (height - KERNEL_SIZE) // 2
+    left = (width - KERNEL_SIZE) // 2
+    return template_layer3[..., top : top + KERNEL_SIZE, left : left + KERNEL_SIZE]
+
+
+def pixelwise_correlation(kernel: Tensor, search: Tensor) -> Tensor:
+    """Correlate each kernel pixel with every search pixel.
+
+    ``kernel`` is ``N x C x 8 x 8``, ``search`` is ``N x C x H x W``; the result is
+    ``N x 64 x H x W`` with ``out[n, 8 * row + col] = sum_c kernel[n, c, row, col] * search[n, c]``
+    (no normalisation, no bias). That channel order is baked into the published weights.
+    """
+    n, c, height, width = search.shape
+    kernel_vectors = kernel.reshape(n, c, -1).transpose(1, 2)  # N x 64 x C
+    return (kernel_vectors @ search.reshape(n, c, height * width)).reshape(n, -1, height, width)
+
+
+def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel_size=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ChannelAttention(nn.Module):
+    """Squeeze-and-excitation gate: scale channels by ``sigmoid(fc2(relu(fc1(mean))))``."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, channels // reduction, kernel_size=1)
+        self.fc2 = nn.Conv2d(channels // reduction, channels, kernel_size=1)
+
+    def forward(self, features: Tensor) -> Tensor:
+        pooled = features.mean(dim=(2, 3), keepdim=True)
+        weights: Tensor = self.fc2(self.fc1(pooled).relu()).sigmoid()
+        return features * weights
+
+
+class CorrelationFusion(nn.Module):
+    """Correlation, a 1 x 1 conv stack (64 -> 128 -> 128 -> 64) and channel attention."""
+
+    out_channels = CORRELATION_CHANNELS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.post_corr = nn.Sequential(
+            *_conv_bn_relu_1x1(CORRELATION_CHANNELS, 128),
+            *_conv_bn_relu_1x1(128, 128),
+            *_conv_bn_relu_1x1(128, CORRELATION_CHANNELS),
+        )
+        self.channel_attention = ChannelAttention(CORRELATION_CHANNELS)
+
+    def forward(self, kernel: Tensor, search_layer3: Tensor) -> Tensor:
+        fused: Tensor = self.post_corr(pixelwise_correlation(kernel, search_layer3))
+        attended: Tensor = self.channel_attention(fused)
+        return attended

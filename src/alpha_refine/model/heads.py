@@ -1,0 +1,132 @@
+"""Corner head (box) and mask decoder (U-Net style, auxiliary)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from alpha_refine.model.backbone import BackboneFeatures
+
+CORNER_STRIDE = 16  # crop pixels per score-map cell
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _corner_tower(in_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        _conv_bn_relu(in_channels, 256),
+        _conv_bn_relu(256, 128),
+        _conv_bn_relu(128, 64),
+        _conv_bn_relu(64, 32),
+        nn.Conv2d(32, 1, kernel_size=1),
+    )
+
+
+def soft_argmax(score_map: Tensor, stride: int = CORNER_STRIDE) -> Tensor:
+    """Expected ``x, y`` under ``softmax`` of an ``N x 1 x H x W`` score map.
+
+    Cell ``(row, col)`` stands for the crop pixel ``(col * stride, row * stride)``: the cell's
+    top-left corner, as in the published model (so the range is ``0 .. (W - 1) * stride``).
+    Returns ``N x 2``.
+    """
+    n, _, height, width = score_map.shape
+    probabilities = score_map.reshape(n, height * width).softmax(dim=1)
+    cols = torch.arange(width, device=score_map.device, dtype=probabilities.dtype) * stride
+    rows = torch.arange(height, device=score_map.device, dtype=probabilities.dtype) * stride
+    grid_x = cols.repeat(height)
+    grid_y = rows.repeat_interleave(width)
+    return torch.stack((probabilities @ grid_x, probabilities @ grid_y), dim=1)
+
+
+class CornerHead(nn.Module):
+    """Two conv towers scoring the top-left and bottom-right corners on the fused map."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.top_left = _corner_tower(in_channels)
+        self.bottom_right = _corner_tower(in_channels)
+
+    def forward(self, fused: Tensor) -> tuple[Tensor, Tensor]:
+        """Score maps (logits) ``N x 1 x 16 x 16`` for the two corners."""
+        return self.top_left(fused), self.bottom_right(fused)
+
+
+def _conv_relu_pair(in_channels: int, mid_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class MaskAdjust(nn.ModuleList):
+    """1 x 1 conv + BN + ReLU on the search crop's conv1, layer1 and layer2 features."""
+
+    out_channels = (64, 256, 512)
+
+    def __init__(self, in_channels: tuple[int, int, int]) -> None:
+        super().__init__(
+            _conv_bn_relu_1x1(c_in, c_out)
+            for c_in, c_out in zip(in_channels, self.out_channels, strict=True)
+        )
+
+    def forward(self, features: BackboneFeatures) -> tuple[Tensor, Tensor, Tensor]:
+        conv1, layer1, layer2 = (
+            module(feature)
+            for module, feature in zip(
+                self, (features.conv1, features.layer1, features.layer2), strict=True
+            )
+        )
+        return conv1, layer1, layer2
+
+
+class MaskDecoder(nn.Module):
+    """Top-down decoder from the 16 x 16 fused map to 256 x 256 mask logits.
+
+    At each scale the top-down path (``h*``) is upsampled bilinearly and added to the lateral
+    path (``v*``) of the adjusted backbone feature, then merged by a ``post*`` conv.
+    """
+
+    def __init__(self, fused_channels: int) -> None:
+        super().__init__()
+        self.v0 = _conv_relu_pair(64, 16, 4)
+        self.v1 = _conv_relu_pair(256, 64, 16)
+        self.v2 = _conv_relu_pair(512, 128, 32)
+        self.h2 = _conv_relu_pair(fused_channels, 32, 32)
+        self.h1 = _conv_relu_pair(16, 16, 16)
+        self.h0 = _conv_relu_pair(4, 4, 4)
+        self.post0 = nn.Conv2d(32, 16, kernel_size=3, padding=1)
+        self.post1 = nn.Conv2d(16, 4, kernel_size=3, padding=1)
+        self.post2 = nn.Conv2d(4, 1, kernel_size=3, padding=1)
+
+    def forward(
+        self, fused: Tensor, adjusted: tuple[Tensor, Tensor, Tensor], output_size: int
+    ) -> Tensor:
+        """Mask logits ``N x 1 x output_size x output_size`` (``sigmoid`` gives probabilities)."""
+        conv1, layer1, layer2 = adjusted
+        out = self.post0(_upsample(self.h2(fused), layer2) + self.v2(layer2))
+        out = self.post1(_upsample(self.h1(out), layer1) + self.v1(layer1))
+        out = self.post2(_upsample(self.h0(out), conv1) + self.v0(conv1))
+        return F.interpolate(
+            out, size=(output_size, output_size), mode="bilinear", align_corners=False
+        )
+
+
+def _upsample(features: Tensor, like: Tensor) -> Tensor:
+    return F.interpolate(features, size=like.shape[-2:], mode="bilinear", align_corners=False)

@@ -1,0 +1,69 @@
+"""The Alpha-Refine network: Siamese ResNet trunk, correlation fusion, corner and mask heads."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from alpha_refine.config import ModelConfig
+from alpha_refine.model.backbone import ResNetTrunk
+from alpha_refine.model.fusion import CorrelationFusion, template_kernel
+from alpha_refine.model.heads import CornerHead, MaskAdjust, MaskDecoder, soft_argmax
+
+
+class RefinementOutput(NamedTuple):
+    """Network output for ``N`` search crops, in crop pixels.
+
+    Attributes:
+        corners: ``N x 4`` ``x1, y1, x2, y2`` from the soft-argmax of the two corner maps (not
+            clamped or ordered, as published).
+        mask_logits: ``N x 1 x S x S`` mask logits for an ``S x S`` crop, or ``None`` when no mask
+            was asked for.
+        corner_scores: ``N x 2 x 16 x 16`` raw top-left and bottom-right score maps.
+    """
+
+    corners: Tensor
+    mask_logits: Tensor | None
+    corner_scores: Tensor
+
+
+class AlphaRefineNet(nn.Module):
+    """Alpha-Refine for normalised RGB crops of ``N x 3 x 256 x 256``.
+
+    Use :meth:`template_kernel` once on the template crops, then :meth:`forward` on each frame's
+    search crops with those kernels.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.backbone = ResNetTrunk(self.config.backbone)
+        conv1_ch, layer1_ch, layer2_ch, _ = self.backbone.channels
+        self.fusion = CorrelationFusion()
+        self.corner_head = CornerHead(self.fusion.out_channels)
+        self.mask_adjust: MaskAdjust | None = None
+        self.mask_head: MaskDecoder | None = None
+        if self.config.mask_head:
+            self.mask_adjust = MaskAdjust((conv1_ch, layer1_ch, layer2_ch))
+            self.mask_head = MaskDecoder(self.fusion.out_channels)
+
+    def template_kernel(self, template: Tensor) -> Tensor:
+        """Reference kernels ``N x C x 8 x 8`` from template crops ``N x 3 x 256 x 256``."""
+        return template_kernel(self.backbone(template).layer3)
+
+    def forward(self, search: Tensor, kernel: Tensor, with_mask: bool = False) -> RefinementOutput:
+        """Corners (and mask logits if ``with_mask``) for search crops ``N x 3 x S x S``."""
+        if with_mask and self.mask_head is None:
+            raise RuntimeError("this network has no mask head (config.mask_head is False)")
+        features = self.backbone(search)
+        fused = self.fusion(kernel, features.layer3)
+        top_left, bottom_right = self.corner_head(fused)
+        corners = torch.cat((soft_argmax(top_left), soft_argmax(bottom_right)), dim=1)
+        mask_logits = None
+        if with_mask:
+            assert self.mask_adjust is not None and self.mask_head is not None
+            adjusted = self.mask_adjust(features)
+            mask_logits = self.mask_head(fused, adjusted, output_size=search.shape[-1])
+        return RefinementOutput(corners, mask_logits, torch.cat((top_left, bottom_right), dim=1))

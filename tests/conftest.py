@@ -30,3 +30,34 @@ def frame() -> np.ndarray:
     image = rng.integers(0, 80, size=(240, 320, 3), dtype=np.uint8)
     image[80:160, 100:180] = (40, 200, 240)
     return image
+
+
+@pytest.fixture(scope="session")
+def published_state_dict() -> dict[str, torch.Tensor]:
+    """A state dict in the published layout (all 354 keys) with plausible random values.
+
+    Batch-norm statistics are perturbed away from the identity and the corner logits scaled up,
+    so that outputs depend on the input and a layout mistake cannot hide behind trivial values.
+    """
+    from alpha_refine.model.published import native_to_published_key
+
+    generator = torch.Generator().manual_seed(3)
+    state: dict[str, torch.Tensor] = {}
+    for key, value in _random_network(ModelConfig(), seed=3).state_dict().items():
+        if key.endswith("running_var"):
+            value = torch.rand(value.shape, generator=generator) + 0.5
+        elif key.endswith(("running_mean", "bias")) and value.is_floating_point():
+            value = 0.1 * torch.randn(value.shape, generator=generator)
+        elif key.endswith("num_batches_tracked"):
+            value = torch.tensor(20_000)
+        elif key.startswith("corner_head.") and key.endswith(".4.weight"):
+            value = value * 20
+        state[native_to_published_key(key)] = value.clone()
+    # The unused ResNet layer4 and fc, as in the real checkpoint.
+    import torchvision
+
+    resnet = torchvision.models.resnet34(weights=None)
+    for key, value in resnet.state_dict().items():
+        if key.startswith(("layer4.", "fc.")):
+            state[f"feature_extractor.{key}"] = value
+    return state

@@ -11,7 +11,6 @@ from alpha_refine.geometry import (
     convert_boxes,
     crop_and_resize,
     cxcywh_to_xywh,
-    enforce_min_size,
     mask_to_box,
     mask_to_rotated_box,
     paste_mask,
@@ -155,11 +154,6 @@ def test_clip_boxes_keeps_min_size_inside_frame() -> None:
     np.testing.assert_array_equal(clip_boxes([50, 50, 2, 3], shape), [50, 50, 10, 10])
     np.testing.assert_array_equal(clip_boxes([50, 50, -8, 20], shape), [50, 50, 10, 20])
     np.testing.assert_array_equal(clip_boxes([0, 0, 50, 50], (4, 6)), [0, 0, 6, 4])
-
-
-def test_enforce_min_size_grows_about_centre() -> None:
-    np.testing.assert_array_equal(enforce_min_size([10, 10, 2, 30], 10), [6, 10, 10, 30])
-    np.testing.assert_array_equal(enforce_min_size([10, 10, 20, 30], 10), [10, 10, 20, 30])
 
 
 def test_threshold_mask() -> None:

@@ -41,6 +41,9 @@ def convert_boxes(boxes: ArrayLike, source: BoxFormat, target: BoxFormat) -> Flo
         if fmt not in BOX_FORMATS:
             raise ValueError(f"{name} must be one of {BOX_FORMATS}, got {fmt!r}")
     array = _as_float_boxes(boxes)
+    if source == target:  # no arithmetic, so no rounding: crop sizes use ceil(2 w)
+        unchanged: FloatArray = array.copy()
+        return unchanged
     a, b, c, d = np.moveaxis(array, -1, 0)
     if source == "xywh":
         x1, y1, x2, y2 = a, b, a + c, b + d
@@ -220,13 +223,6 @@ def clip_boxes(
     x2 = np.clip(x2, x1 + min_w, width)
     y2 = np.clip(y2, y1 + min_h, height)
     return np.stack((x1, y1, x2 - x1, y2 - y1), axis=-1)
-
-
-def enforce_min_size(boxes_xywh: ArrayLike, min_size: float) -> FloatArray:
-    """Grow boxes smaller than ``min_size`` in width or height about their centre."""
-    cx, cy, w, h = np.moveaxis(xywh_to_cxcywh(boxes_xywh), -1, 0)
-    grown = np.stack((cx, cy, np.maximum(w, min_size), np.maximum(h, min_size)), axis=-1)
-    return cxcywh_to_xywh(grown)
 
 
 def threshold_mask(probabilities: ArrayLike, threshold: float = 0.5) -> NDArray[np.bool_]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -25,12 +27,12 @@ from alpha_refine.geometry import (
     clip_boxes,
     convert_boxes,
     crop_and_resize,
-    enforce_min_size,
     paste_mask,
     published_inverse_windows,
     search_windows,
 )
 from alpha_refine.model.network import AlphaRefineNet
+from alpha_refine.weights import WeightsInfo, load_pretrained, push_to_hub, save_weights
 
 Geometry = Literal["exact", "published"]
 GEOMETRIES: tuple[str, ...] = ("exact", "published")
@@ -77,9 +79,9 @@ class Refiner:
         color: channel order of the frames, ``"bgr"`` or ``"rgb"``.
         box_format: ``"xywh"``, ``"xyxy"`` or ``"cxcywh"``, for input and output boxes.
         return_mask: default for :meth:`refine`'s ``return_mask``.
-        min_box_size: boxes smaller than this many pixels are grown about their centre before
-            cropping, and refined boxes are clipped to the frame with at least this size (the
-            published trackers use 10).
+        min_box_size: refined boxes are clipped to the frame with at least this width and
+            height in pixels (capped at the frame size; the published trackers use 10). Input
+            boxes are cropped as given, however small.
         geometry: ``"exact"`` maps the predicted box back through the crop that was really
             taken; ``"published"`` reproduces the published code's mapping (unrounded crop
             origin) and its zeroed last column/row at the right/bottom image edge.
@@ -123,6 +125,68 @@ class Refiner:
         refiner._setup(network, **options)
         return refiner
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] | None = None,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **options: Any,
+    ) -> Refiner:
+        """Load trained weights.
+
+        Args:
+            name_or_path: ``None`` for the model embedded in the package; a folder with
+                ``model.safetensors`` and ``config.json``; a ``.safetensors`` file (its config
+                beside it or in its metadata); or a Hugging Face hub repo id ``"org/name"``,
+                optionally pinned as ``"org/name@revision"``.
+            revision: hub branch, tag or commit (pin a commit for reproducible results).
+            cache_dir, local_files_only, token: passed to ``huggingface_hub``; ``HF_HUB_OFFLINE=1``
+                and ``HF_HOME`` work as usual.
+            options: refiner options as for the constructor (``device``, ``color``,
+                ``box_format``...). Options the weights were made for (their ``inference``
+                config, e.g. ``geometry``) are the defaults.
+        """
+        network, info = load_pretrained(
+            name_or_path,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        refiner = cls.from_network(network, **{**info.inference, **options})
+        refiner.weights_info = info
+        return refiner
+
+    def save_pretrained(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        dtype: Literal["float32", "float16"] = "float32",
+        provenance: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` into ``directory``.
+
+        ``dtype="float16"`` halves the file (loaded back as float32). ``provenance`` replaces
+        the loaded weights' provenance (source, training data, licence...).
+        """
+        return save_weights(
+            self.network,
+            directory,
+            dtype=dtype,
+            inference=self.weights_info.inference,
+            provenance=self.weights_info.provenance if provenance is None else provenance,
+        )
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload the weights to a hub repo (for maintainers); see :func:`weights.push_to_hub`."""
+        kwargs.setdefault("inference", self.weights_info.inference)
+        kwargs.setdefault("provenance", self.weights_info.provenance)
+        return push_to_hub(self.network, repo_id, **kwargs)
+
     def _setup(
         self,
         network: AlphaRefineNet,
@@ -153,6 +217,7 @@ class Refiner:
         self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
         self._kernels: torch.Tensor | None = None
+        self.weights_info = WeightsInfo(model=network.config)
 
     @property
     def config(self) -> ModelConfig:
@@ -174,7 +239,7 @@ class Refiner:
         """
         rgb = as_rgb_frame(frame, self.color)
         boxes, _ = as_xywh_boxes(box, self.box_format)
-        windows = search_windows(enforce_min_size(boxes, self.min_box_size))
+        windows = search_windows(boxes)
         with torch.inference_mode():
             self._kernels = self.network.template_kernel(self._crops(rgb, windows))
 
@@ -210,8 +275,7 @@ class Refiner:
             raise ValueError(
                 f"box has {len(boxes)} target(s) but initialize() set {self.num_targets}"
             )
-        crop_boxes = enforce_min_size(boxes, self.min_box_size)
-        windows = search_windows(crop_boxes)
+        windows = search_windows(boxes)
         with torch.inference_mode():
             output = self.network(self._crops(rgb, windows), self._kernels, with_mask=want_mask)
             corners = output.corners.double().cpu().numpy()
@@ -220,7 +284,7 @@ class Refiner:
                 probabilities = output.mask_logits[:, 0].sigmoid().float().cpu().numpy()
         if not np.all(np.isfinite(corners)):
             raise RuntimeError("the network produced non-finite corners; are the weights broken?")
-        inverse = windows if self.geometry == "exact" else published_inverse_windows(crop_boxes)
+        inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
         refined = clip_boxes(refined, rgb.shape[:2], self.min_box_size)
         out_boxes = convert_boxes(refined, "xywh", self.box_format)

@@ -30,6 +30,26 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from alpha_refine.train.config import TrainConfig
+    from alpha_refine.train.loop import train
+
+    config = TrainConfig.from_toml(args.config)
+    if args.out_dir:
+        from dataclasses import replace
+
+        config = replace(config, out_dir=args.out_dir)
+    final = train(
+        config,
+        resume=args.resume,
+        device=args.device,
+        config_path=args.config,
+        max_iterations=args.max_iterations,
+    )
+    print(f"weights: {final}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alpha-refine", description="Alpha-Refine box and mask refinement for any tracker."
@@ -56,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--revision", default=None)
     info.add_argument("--local-files-only", action="store_true")
     info.set_defaults(run=_info)
+    trainer = commands.add_parser(
+        "train",
+        help="train a refiner (the published recipe; configs in configs/)",
+        description="Train Alpha-Refine from a TOML config. Resumable; for several GPUs start "
+        "it with torchrun --nproc_per_node N -m alpha_refine.cli train ...",
+    )
+    trainer.add_argument("--config", required=True, help="TOML training config")
+    trainer.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    trainer.add_argument("--out-dir", default=None, help="override the config's out_dir")
+    trainer.add_argument("--device", default="auto")
+    trainer.add_argument(
+        "--max-iterations", type=int, default=None, help="stop after this many (resumable)"
+    )
+    trainer.set_defaults(run=_train)
     return parser
 
 

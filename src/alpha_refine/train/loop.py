@@ -1,0 +1,377 @@
+"""The training loop: the published recipe, resumable, single- or multi-process.
+
+Run with ``alpha-refine train --config CONFIG [--resume]``; on several GPUs or machines start it
+with ``torchrun`` (one process per GPU, DistributedDataParallel). Outputs in ``out_dir``:
+``checkpoint.pt`` (model, optimiser, scheduler, position; written atomically), ``metrics.csv``
+(losses, learning rate, validation oracle IoU), ``config.toml`` (a copy) and, at the end,
+``final/`` with the weights in our safetensors format.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from alpha_refine.data.sequence import Sequence, read_image
+from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
+from alpha_refine.model.network import AlphaRefineNet
+from alpha_refine.model.preprocess import normalize_crops
+from alpha_refine.train.config import DataSource, TrainConfig
+from alpha_refine.train.sampling import Source, TrainingPairs
+
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.csv"
+
+
+@dataclass(frozen=True)
+class _Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: torch.device) -> _Distributed:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return _Distributed()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+    return _Distributed(torch.distributed.get_rank(), world_size, local_rank)
+
+
+def training_loss(
+    network: nn.Module,
+    batch: dict[str, torch.Tensor],
+    device: torch.device,
+    mask_weight: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE on the corners in crop pixels + ``mask_weight`` x BCE on masks where present."""
+    template = normalize_crops(batch["template"].to(device, non_blocking=True))
+    search = normalize_crops(batch["search"].to(device, non_blocking=True))
+    corners = batch["corners"].to(device)
+    has_mask = batch["has_mask"].to(device)
+    model: AlphaRefineNet = network.module if hasattr(network, "module") else network  # type: ignore[assignment]
+    want_mask = bool(has_mask.any()) and model.mask_head is not None
+    kernel = model.template_kernel(template)
+    # Through the (possibly DDP-wrapped) module so gradients are synchronised.
+    output = network(search, kernel, with_mask=want_mask)
+    corner_loss = F.mse_loss(output.corners.float(), corners)
+    loss = corner_loss
+    mask_loss = torch.zeros((), device=device)
+    if want_mask and output.mask_logits is not None:
+        logits = output.mask_logits[has_mask, 0].float()
+        target = batch["mask"].to(device)[has_mask]
+        mask_loss = F.binary_cross_entropy_with_logits(logits, target)
+        loss = loss + mask_weight * mask_loss
+    return loss, {
+        "loss": float(loss.detach()),
+        "corner_loss": float(corner_loss.detach()),
+        "mask_loss": float(mask_loss.detach()),
+    }
+
+
+def _image_folder(path: str) -> list[np.ndarray]:
+    files = sorted(
+        p for p in Path(path).rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
+    )
+    return [read_image(p) for p in files]
+
+
+def _cutouts(spec: str, per_sequence: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+    from alpha_refine.data import load_dataset  # type: ignore[attr-defined]
+
+    cutouts = []
+    for sequence in load_dataset(spec):
+        if not sequence.has_masks:
+            continue
+        visible = np.flatnonzero(sequence.visible)
+        for index in visible[np.linspace(0, len(visible) - 1, per_sequence).astype(int)]:
+            mask = sequence.mask(int(index))
+            if mask is not None and mask.any():
+                cutouts.append((sequence.frame(int(index)), mask))
+    return cutouts
+
+
+def _filter(sequences: list[Sequence], source: DataSource) -> list[Sequence]:
+    if source.names:
+        sequences = [s for s in sequences if s.name in source.names]
+    return [s for s in sequences if s.name not in source.exclude]
+
+
+def build_sources(config: TrainConfig) -> list[Source]:
+    """Turn the config's ``[[data]]`` tables into weighted training sources."""
+    sources = []
+    for index, item in enumerate(config.data):
+        name = f"{item.kind}#{index + 1}"
+        if item.kind == "synthetic":
+            generator = SyntheticSequences(
+                item.count,
+                SyntheticConfig(length=item.length),
+                seed=item.seed,
+                backgrounds=_image_folder(item.images) if item.images else (),
+                cutouts=_cutouts(item.cutouts) if item.cutouts else (),
+            )
+            sequences = generator.sequences()
+        elif item.kind in ("dataset", "coco", "saliency"):
+            from alpha_refine.data import load_dataset  # type: ignore[attr-defined]
+
+            spec = item.spec if item.kind == "dataset" else f"{item.kind}:{item.spec}"
+            sequences = load_dataset(spec)
+        else:
+            raise ValueError(f"[[data]] #{index + 1}: unknown kind {item.kind!r}")
+        sources.append(Source(name, _filter(sequences, item), item.weight))
+    return sources
+
+
+def _validation_sequences(config: TrainConfig) -> list[Sequence]:
+    if not config.validation.spec:
+        return []
+    from alpha_refine.data import load_dataset  # type: ignore[attr-defined]
+
+    sequences = load_dataset(config.validation.spec)
+    if config.validation.names:
+        sequences = [s for s in sequences if s.name in config.validation.names]
+    return list(sequences)
+
+
+class _OffsetSampler(torch.utils.data.Sampler[int]):
+    """Indices ``start, start + step, ...`` below ``stop``: resumes mid-epoch, shards by rank."""
+
+    def __init__(self, start: int, stop: int, step: int) -> None:
+        self.indices = range(start, stop, step)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _atomic_save(state: dict[str, Any], path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def _log(path: Path, row: dict[str, Any]) -> None:
+    fields = [
+        "epoch", "iteration", "loss", "corner_loss", "mask_loss", "lr", "seconds",
+        "val_iou_before", "val_iou_after",
+    ]  # fmt: skip
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow({key: row.get(key, "") for key in fields})
+
+
+def validate(
+    network: AlphaRefineNet, sequences: list[Sequence], config: TrainConfig, device: torch.device
+) -> tuple[float, float]:
+    """Oracle mean IoU (before, after) on held-out sequences."""
+    from alpha_refine.eval.oracle import oracle_experiment
+    from alpha_refine.refiner import Refiner
+
+    was_training = network.training
+    refiner = Refiner.from_network(network, device=device)
+    result = oracle_experiment(
+        refiner,
+        sequences,
+        scale_jitter=config.validation.scale_jitter,
+        centre_jitter=config.validation.centre_jitter,
+        frames_per_sequence=config.validation.frames_per_sequence,
+        seed=config.seed,
+    )
+    network.train(was_training)
+    return result.iou_before, result.iou_after
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    device: str | torch.device = "auto",
+    config_path: str | Path | None = None,
+    max_iterations: int | None = None,
+) -> Path:
+    """Train per ``config``; returns the folder with the final weights.
+
+    ``resume=True`` continues from ``out_dir/checkpoint.pt`` at the exact iteration it stopped.
+    ``max_iterations`` stops early (for time-boxed runs); the checkpoint allows resuming.
+    """
+    from alpha_refine._inputs import resolve_device
+    from alpha_refine.weights import load_pretrained, save_weights
+
+    torch_device = resolve_device(device)
+    dist = _init_distributed(torch_device)
+    if torch_device.type == "cuda" and dist.world_size > 1:
+        torch_device = torch.device("cuda", dist.local_rank)
+    out = Path(config.out_dir)
+    checkpoint_path = out / CHECKPOINT_NAME
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        if (
+            config_path is not None
+            and Path(config_path).resolve() != (out / "config.toml").resolve()
+        ):
+            shutil.copyfile(config_path, out / "config.toml")
+
+    torch.manual_seed(config.seed)
+    network = AlphaRefineNet(config.model)
+    if config.init_weights:
+        initial, _ = load_pretrained(config.init_weights)
+        network.load_state_dict(initial.state_dict())
+    network.to(torch_device).train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.optim.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
+    )
+    use_amp = config.optim.amp and torch_device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    epoch, iteration = 0, 0
+    if resume:
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
+        state = torch.load(checkpoint_path, map_location=torch_device, weights_only=True)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        epoch, iteration = int(state["epoch"]), int(state["iteration"])
+
+    model: nn.Module = network
+    if dist.world_size > 1:
+        model = nn.parallel.DistributedDataParallel(
+            network, device_ids=[dist.local_rank] if torch_device.type == "cuda" else None
+        )
+
+    dataset = TrainingPairs(
+        build_sources(config),
+        config.optim.iterations_per_epoch * config.optim.batch_size * dist.world_size,
+        seed=config.seed,
+    )
+    validation = _validation_sequences(config) if dist.main else []
+    total = config.optim.epochs * config.optim.iterations_per_epoch
+    done = 0
+
+    def save_checkpoint() -> None:
+        if dist.main:
+            _atomic_save(
+                {
+                    "model": network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch,
+                    "iteration": iteration,
+                    "model_config": config.model.to_dict(),
+                },
+                checkpoint_path,
+            )
+
+    progress = tqdm(
+        total=total,
+        initial=epoch * config.optim.iterations_per_epoch + iteration,
+        disable=not dist.main,
+        desc="train",
+    )
+    start_time = time.perf_counter()
+    while epoch < config.optim.epochs:
+        dataset.set_epoch(epoch)
+        per_step = config.optim.batch_size * dist.world_size
+        sampler = _OffsetSampler(iteration * per_step + dist.rank, len(dataset), dist.world_size)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=config.optim.batch_size,
+            sampler=sampler,
+            num_workers=config.workers,
+            pin_memory=torch_device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+        )
+        for batch in loader:
+            with torch.autocast(torch_device.type, dtype=torch.float16, enabled=use_amp):
+                loss, stats = training_loss(model, batch, torch_device, config.optim.mask_weight)
+            if not math.isfinite(stats["loss"]):
+                raise FloatingPointError(
+                    f"loss became {stats['loss']} at epoch {epoch}, iteration {iteration}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+            if config.optim.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(network.parameters(), config.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            iteration += 1
+            done += 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{stats['loss']:.1f}", corner=f"{stats['corner_loss']:.1f}")
+            if dist.main:
+                _log(
+                    out / METRICS_NAME,
+                    {
+                        "epoch": epoch,
+                        "iteration": iteration,
+                        **{k: f"{v:.5g}" for k, v in stats.items()},
+                        "lr": f"{scheduler.get_last_lr()[0]:.3g}",
+                        "seconds": f"{time.perf_counter() - start_time:.1f}",
+                    },
+                )
+            if iteration % config.checkpoint_every == 0:
+                save_checkpoint()
+            if max_iterations is not None and done >= max_iterations:
+                save_checkpoint()
+                progress.close()
+                return out
+        epoch += 1
+        iteration = 0
+        scheduler.step()
+        save_checkpoint()
+        if validation and epoch % config.validation.every == 0:
+            before, after = validate(network, validation, config, torch_device)
+            _log(
+                out / METRICS_NAME,
+                {
+                    "epoch": epoch,
+                    "val_iou_before": f"{before:.4f}",
+                    "val_iou_after": f"{after:.4f}",
+                },
+            )
+            progress.write(f"epoch {epoch}: oracle IoU {before:.3f} -> {after:.3f}")
+    progress.close()
+    final = out / "final"
+    if dist.main:
+        save_weights(
+            network,
+            final,
+            provenance={
+                "source": "trained with alpha-refine",
+                "training_config": str(config_path or ""),
+            },
+        )
+    if dist.world_size > 1:
+        torch.distributed.destroy_process_group()
+    return final

@@ -1,0 +1,146 @@
+"""Training pairs: a reference crop and a jittered test crop of the same target.
+
+Follows the published recipe: sources mixed by weight, reference and test frames at most
+``max_gap`` frames apart (widened by 5 until a visible frame is found), reference crop at twice
+the ground truth without jitter, test crop around a jittered box (eq. 2-4), 256 x 256 with zero
+padding, masks cropped the same way, grayscale with p = 0.05 (both frames) and a brightness
+factor U(0.8, 1.2) per image. Image datasets are sequences of length one: reference and test come
+from the same image.
+
+Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so a run resumed from a checkpoint
+sees exactly the data it would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from alpha_refine.data.augment import adjust_brightness, jitter_box, to_grayscale
+from alpha_refine.data.sequence import Sequence
+from alpha_refine.geometry import CROP_SIZE, boxes_to_crop, crop_and_resize, search_windows
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_gap: int = 50
+    scale_jitter: float = 0.25
+    centre_jitter: float = 0.25
+    grayscale_probability: float = 0.05
+    brightness: tuple[float, float] = (0.8, 1.2)
+
+
+@dataclass
+class Source:
+    """Sequences drawn with probability proportional to ``weight``."""
+
+    name: str
+    sequences: list[Sequence]
+    weight: float = 1.0
+
+
+class TrainingPairs(torch.utils.data.Dataset[dict[str, Any]]):
+    """``samples_per_epoch`` deterministic training pairs drawn from weighted sources.
+
+    Each item is a dict of ``template`` and ``search`` (``256 x 256 x 3`` uint8 RGB tensors),
+    ``corners`` (``x1, y1, x2, y2`` of the ground truth in search-crop pixels, float32),
+    ``mask`` (``256 x 256`` float32 in [0, 1], zeros when absent) and ``has_mask`` (bool).
+    """
+
+    def __init__(
+        self,
+        sources: SequenceOf[Source],
+        samples_per_epoch: int,
+        seed: int = 0,
+        config: SamplingConfig | None = None,
+    ) -> None:
+        self.sources = [s for s in sources if s.weight > 0]
+        if not self.sources:
+            raise ValueError("no training source with a positive weight")
+        for source in self.sources:
+            usable = [seq for seq in source.sequences if seq.visible.any()]
+            if not usable:
+                raise ValueError(f"source {source.name!r} has no sequence with a visible target")
+            source.sequences = usable
+        weights = np.array([s.weight for s in self.sources], dtype=np.float64)
+        self.probabilities = weights / weights.sum()
+        self.samples_per_epoch = samples_per_epoch
+        self.seed = seed
+        self.epoch = 0
+        self.config = config or SamplingConfig()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
+        sequence = source.sequences[int(rng.integers(len(source.sequences)))]
+        reference, test = self._frame_pair(sequence, rng)
+        return make_pair(sequence, reference, test, rng, self.config)
+
+    def _frame_pair(self, sequence: Sequence, rng: np.random.Generator) -> tuple[int, int]:
+        visible = np.flatnonzero(sequence.visible)
+        reference = int(rng.choice(visible))
+        gap = self.config.max_gap
+        while True:
+            low, high = reference - gap, reference + gap
+            near = visible[(visible >= low) & (visible <= high)]
+            if len(near) > 0:
+                return reference, int(rng.choice(near))
+            gap += 5
+
+
+def make_pair(
+    sequence: Sequence,
+    reference: int,
+    test: int,
+    rng: np.random.Generator,
+    config: SamplingConfig,
+) -> dict[str, Any]:
+    """Crop, jitter and augment one (reference, test) frame pair of ``sequence``."""
+    gray = rng.random() < config.grayscale_probability
+    ref_box = sequence.boxes[reference]
+    test_box = sequence.boxes[test]
+    template = _crop_rgb(sequence.frame(reference), ref_box, gray, rng, config)
+    jittered = jitter_box(test_box, rng, config.scale_jitter, config.centre_jitter)
+    window = search_windows(np.maximum(jittered, [-np.inf, -np.inf, 1.0, 1.0]))
+    search = _crop_rgb(sequence.frame(test), None, gray, rng, config, window=window)
+    x, y, w, h = boxes_to_crop(test_box, window)
+    mask = sequence.mask(test)
+    if mask is None:
+        mask_crop = np.zeros((CROP_SIZE, CROP_SIZE), np.float32)
+    else:
+        mask_crop = crop_and_resize(mask.astype(np.float32)[..., None], window)[..., 0]
+    return {
+        "template": torch.from_numpy(template),
+        "search": torch.from_numpy(search),
+        "corners": torch.tensor([x, y, x + w, y + h], dtype=torch.float32),
+        "mask": torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32)),
+        "has_mask": torch.tensor(mask is not None),
+    }
+
+
+def _crop_rgb(
+    frame_bgr: NDArray[np.uint8],
+    box: NDArray[np.float64] | None,
+    gray: bool,
+    rng: np.random.Generator,
+    config: SamplingConfig,
+    window: NDArray[np.int64] | None = None,
+) -> NDArray[np.uint8]:
+    if window is None:
+        assert box is not None
+        window = search_windows(box)
+    crop = crop_and_resize(np.ascontiguousarray(frame_bgr[..., ::-1]), window)
+    if gray:
+        crop = to_grayscale(crop)
+    return adjust_brightness(crop, float(rng.uniform(*config.brightness)))

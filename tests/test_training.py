@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
+from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
+from alpha_refine.train.config import DataSource, OptimConfig, TrainConfig
+from alpha_refine.train.loop import CHECKPOINT_NAME, METRICS_NAME, train, training_loss
+from alpha_refine.train.sampling import Source, TrainingPairs
+
+SMALL = SyntheticConfig(length=15, frame_size=(120, 160))
+
+
+@pytest.fixture(scope="module")
+def pairs() -> TrainingPairs:
+    return TrainingPairs([Source("synthetic", SyntheticSequences(4, SMALL).sequences())], 8)
+
+
+def test_pairs_are_deterministic_and_well_formed(pairs: TrainingPairs) -> None:
+    item = pairs[3]
+    assert item["template"].shape == (256, 256, 3) and item["template"].dtype == torch.uint8
+    assert item["search"].shape == (256, 256, 3)
+    assert item["mask"].shape == (256, 256) and bool(item["has_mask"])
+    x1, y1, x2, y2 = item["corners"].tolist()
+    assert x2 > x1 and y2 > y1
+    # The ground-truth corners frame the mask in the search crop.
+    ys, xs = np.nonzero(item["mask"].numpy() > 0.5)
+    assert abs(xs.min() - x1) < 4 and abs(xs.max() + 1 - x2) < 4
+    assert abs(ys.min() - y1) < 4 and abs(ys.max() + 1 - y2) < 4
+    again = pairs[3]
+    assert all(torch.equal(item[k], again[k]) for k in item)
+    pairs.set_epoch(1)
+    assert not torch.equal(pairs[3]["search"], item["search"])
+    pairs.set_epoch(0)
+
+
+def test_a_few_steps_lower_the_loss(pairs: TrainingPairs) -> None:
+    torch.manual_seed(0)
+    network = AlphaRefineNet(ModelConfig(backbone="resnet18")).train()
+    batch = torch.utils.data.default_collate([pairs[i] for i in range(4)])
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(10):
+        loss, stats = training_loss(network, batch, torch.device("cpu"), mask_weight=1000.0)
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        losses.append(stats["loss"])
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def _config(tmp_path: Path) -> TrainConfig:
+    return TrainConfig(
+        model=ModelConfig(backbone="resnet18", mask_head=True),
+        optim=OptimConfig(epochs=2, iterations_per_epoch=2, batch_size=2),
+        data=(DataSource(kind="synthetic", count=3, length=10, weight=1.0),),
+        workers=0,
+        out_dir=str(tmp_path / "run"),
+        checkpoint_every=1,
+    )
+
+
+def test_train_writes_weights_and_resumes_exactly(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    final = train(config, device="cpu")
+    straight = Refiner.from_pretrained(final, device="cpu").network.state_dict()
+    metrics = (tmp_path / "run" / METRICS_NAME).read_text().splitlines()
+    assert metrics[0].startswith("epoch,iteration,loss") and len(metrics) == 1 + 4
+
+    interrupted = replace(config, out_dir=str(tmp_path / "resumed"))
+    train(interrupted, device="cpu", max_iterations=3)  # stops in the second epoch
+    assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
+    resumed_final = train(interrupted, device="cpu", resume=True)
+    resumed = Refiner.from_pretrained(resumed_final, device="cpu").network.state_dict()
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(_config(tmp_path), device="cpu", resume=True)
+
+
+def test_config_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'seed = 3\n[model]\nbackbone = "resnet18"\n[optim]\nepochs = 5\n'
+        '[[data]]\nkind = "synthetic"\ncount = 7\n[[data]]\nkind = "dataset"\n'
+        'spec = "plain:/x"\nexclude = ["a", "b"]\nweight = 2.0\n'
+    )
+    config = TrainConfig.from_toml(path)
+    assert config.seed == 3 and config.model.backbone == "resnet18" and config.optim.epochs == 5
+    assert config.data[1] == DataSource(
+        kind="dataset", spec="plain:/x", exclude=("a", "b"), weight=2.0
+    )
+    path.write_text("[optim]\nepochz = 5\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['epochz'\]"):
+        TrainConfig.from_toml(path)

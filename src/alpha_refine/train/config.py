@@ -69,8 +69,8 @@ class DataSource:
     count: int = 200  # synthetic: number of sequences
     length: int = 100  # synthetic: frames per sequence
     seed: int = 0  # synthetic: generator seed
-    images: str = ""  # synthetic: optional folder of background images
-    cutouts: str = ""  # synthetic: optional dataset spec whose masks give object cutouts
+    backgrounds: str = ""  # synthetic: a folder of images, or a dataset spec to take frames from
+    cutouts: str = ""  # synthetic: a dataset spec whose masks give object cutouts
 
 
 @dataclass(frozen=True)

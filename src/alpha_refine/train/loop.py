@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from alpha_refine.data.datasets import load_dataset
 from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.network import AlphaRefineNet
@@ -90,19 +91,28 @@ def training_loss(
     }
 
 
-def _image_folder(path: str) -> list[np.ndarray]:
-    files = sorted(
-        p for p in Path(path).rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
-    )
-    return [read_image(p) for p in files]
+def _backgrounds(spec: str, exclude: tuple[str, ...], per_sequence: int = 3) -> list[np.ndarray]:
+    """Background images: every image in a folder, or a few frames of each dataset sequence."""
+    folder = Path(spec)
+    if folder.is_dir() and not any(p.is_dir() for p in folder.iterdir()):
+        patterns = ("*.jpg", "*.jpeg", "*.png")
+        return [read_image(p) for pattern in patterns for p in sorted(folder.glob(pattern))]
+    images = []
+    for sequence in load_dataset(spec):
+        if sequence.name in exclude:
+            continue
+        for index in np.linspace(0, len(sequence) - 1, per_sequence).astype(int):
+            images.append(sequence.frame(int(index)))
+    return images
 
 
-def _cutouts(spec: str, per_sequence: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
-    from alpha_refine.data import load_dataset  # type: ignore[attr-defined]
-
+def _cutouts(
+    spec: str, exclude: tuple[str, ...], per_sequence: int = 4
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Object cutouts from the masks of a dataset's sequences."""
     cutouts = []
     for sequence in load_dataset(spec):
-        if not sequence.has_masks:
+        if not sequence.has_masks or sequence.name in exclude:
             continue
         visible = np.flatnonzero(sequence.visible)
         for index in visible[np.linspace(0, len(visible) - 1, per_sequence).astype(int)]:
@@ -128,13 +138,13 @@ def build_sources(config: TrainConfig) -> list[Source]:
                 item.count,
                 SyntheticConfig(length=item.length),
                 seed=item.seed,
-                backgrounds=_image_folder(item.images) if item.images else (),
-                cutouts=_cutouts(item.cutouts) if item.cutouts else (),
+                backgrounds=_backgrounds(item.backgrounds, item.exclude)
+                if item.backgrounds
+                else (),
+                cutouts=_cutouts(item.cutouts, item.exclude) if item.cutouts else (),
             )
             sequences = generator.sequences()
         elif item.kind in ("dataset", "coco", "saliency"):
-            from alpha_refine.data import load_dataset  # type: ignore[attr-defined]
-
             spec = item.spec if item.kind == "dataset" else f"{item.kind}:{item.spec}"
             sequences = load_dataset(spec)
         else:
@@ -146,7 +156,6 @@ def build_sources(config: TrainConfig) -> list[Source]:
 def _validation_sequences(config: TrainConfig) -> list[Sequence]:
     if not config.validation.spec:
         return []
-    from alpha_refine.data import load_dataset  # type: ignore[attr-defined]
 
     sequences = load_dataset(config.validation.spec)
     if config.validation.names:
@@ -275,6 +284,11 @@ def train(
     validation = _validation_sequences(config) if dist.main else []
     total = config.optim.epochs * config.optim.iterations_per_epoch
     done = 0
+    provenance = {
+        "source": "trained with alpha-refine",
+        "training_config": str(config_path or ""),
+        "initialisation": config.init_weights or "from scratch (random)",
+    }
 
     def save_checkpoint() -> None:
         if dist.main:
@@ -344,12 +358,16 @@ def train(
                 save_checkpoint()
             if max_iterations is not None and done >= max_iterations:
                 save_checkpoint()
+                if dist.main:
+                    save_weights(network, out / "latest", provenance=provenance)
                 progress.close()
                 return out
         epoch += 1
         iteration = 0
         scheduler.step()
         save_checkpoint()
+        if dist.main:
+            save_weights(network, out / "latest", provenance=provenance)
         if validation and epoch % config.validation.every == 0:
             before, after = validate(network, validation, config, torch_device)
             _log(
@@ -364,14 +382,7 @@ def train(
     progress.close()
     final = out / "final"
     if dist.main:
-        save_weights(
-            network,
-            final,
-            provenance={
-                "source": "trained with alpha-refine",
-                "training_config": str(config_path or ""),
-            },
-        )
+        save_weights(network, final, provenance=provenance)
     if dist.world_size > 1:
         torch.distributed.destroy_process_group()
     return final

@@ -63,7 +63,8 @@ class DataSource:
 
     kind: str
     weight: float = 1.0
-    spec: str = ""  # dataset spec, or a folder / JSON file for image datasets
+    spec: str = ""  # dataset spec; COCO: the JSON file; saliency: the folder
+    image_root: str = ""  # COCO: folder of the images (default: the JSON's folder)
     names: tuple[str, ...] = ()  # keep only these sequences
     exclude: tuple[str, ...] = ()  # drop these sequences
     count: int = 200  # synthetic: number of sequences

@@ -26,6 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from alpha_refine.data.datasets import load_dataset
+from alpha_refine.data.images import load_coco, load_saliency
 from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.network import AlphaRefineNet
@@ -144,9 +145,12 @@ def build_sources(config: TrainConfig) -> list[Source]:
                 cutouts=_cutouts(item.cutouts, item.exclude) if item.cutouts else (),
             )
             sequences = generator.sequences()
-        elif item.kind in ("dataset", "coco", "saliency"):
-            spec = item.spec if item.kind == "dataset" else f"{item.kind}:{item.spec}"
-            sequences = load_dataset(spec)
+        elif item.kind == "dataset":
+            sequences = load_dataset(item.spec)
+        elif item.kind == "coco":
+            sequences = load_coco(item.spec, item.image_root or None)
+        elif item.kind == "saliency":
+            sequences = load_saliency(item.spec)
         else:
             raise ValueError(f"[[data]] #{index + 1}: unknown kind {item.kind!r}")
         sources.append(Source(name, _filter(sequences, item), item.weight))

@@ -187,3 +187,16 @@ def test_mask_to_rotated_box_follows_a_rotated_rectangle() -> None:
     assert abs(cx - 100) < 2 and abs(cy - 100) < 2
     assert abs(max(w, h) - 120) < 4 and abs(min(w, h) - 40) < 4
     assert mask_to_rotated_box(np.zeros((10, 10))) is None
+
+
+def test_huge_windows_are_sampled_without_padding_in_memory() -> None:
+    image = np.random.default_rng(6).integers(0, 255, size=(40, 60, 3), dtype=np.uint8)
+    window = [-3000, -2000, 6000, 4100]  # far larger than the frame
+    direct = crop_and_resize(image, window, size=64)
+    padded = cv2.resize(
+        cv2.copyMakeBorder(image, 2000, 4100 - 2040, 3000, 6000 - 3060, cv2.BORDER_CONSTANT, 0),
+        (64, 64),
+        interpolation=cv2.INTER_LINEAR,
+    )
+    assert direct.shape == padded.shape == (64, 64, 3)
+    assert np.abs(direct.astype(int) - padded.astype(int)).max() <= 1

@@ -183,6 +183,7 @@ def test_refine_before_initialize(refiner: Refiner, frame: np.ndarray) -> None:
         (("a", 2, 3, 4), TypeError, "4 numbers"),
         (np.zeros((0, 4)), ValueError, "N >= 1"),
         (None, ValueError, "shape"),
+        ((1e8, 2, 3, 4), ValueError, "within"),
     ],
 )
 def test_bad_boxes(refiner: Refiner, frame: np.ndarray, box: Any, error: type, match: str) -> None:

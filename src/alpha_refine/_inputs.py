@@ -11,6 +11,8 @@ from numpy.typing import NDArray
 from alpha_refine.geometry import BOX_FORMATS, convert_boxes
 
 COLORS = ("bgr", "rgb")
+# Far beyond any real frame; keeps crop arithmetic in exact integer range.
+MAX_COORDINATE = 1e7
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -85,6 +87,10 @@ def as_xywh_boxes(box: Any, box_format: str, name: str = "box") -> tuple[NDArray
     boxes = array.reshape(-1, 4)
     if not np.all(np.isfinite(boxes)):
         raise ValueError(f"{name} must be finite, got {boxes.tolist()}")
+    if np.any(np.abs(boxes) > MAX_COORDINATE):
+        raise ValueError(
+            f"{name} values must be within +-{MAX_COORDINATE:.0e} pixels, got {boxes.tolist()}"
+        )
     xywh = convert_boxes(boxes, box_format, "xywh")  # type: ignore[arg-type]
     if np.any(xywh[:, 2:] <= 0):
         raise ValueError(

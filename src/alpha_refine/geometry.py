@@ -127,6 +127,8 @@ def crop_and_resize(
     if ws <= 0 or hs <= 0:
         raise ValueError(f"window must have positive size, got {ws}x{hs}")
     height, width = image.shape[:2]
+    if ws * hs > max(4 * height * width, _DIRECT_SAMPLING_PIXELS):
+        return _sample_window(image, (x0, y0, ws, hs), size)
     x1 = min(width, x0 + ws)
     y1 = min(height, y0 + hs)
     if published_edge:
@@ -135,7 +137,11 @@ def crop_and_resize(
     x_start, y_start = max(0, x0), max(0, y0)
     left, top = x_start - x0, y_start - y0
     right, bottom = max(0, x0 + ws - max(x1, x_start)), max(0, y0 + hs - max(y1, y_start))
-    inside = image[y_start:y1, x_start:x1]
+    # A window wholly left of or above the frame has x1 (y1) <= 0: slicing with it would wrap.
+    if x1 <= x_start or y1 <= y_start:
+        inside = image[:0, :0]
+    else:
+        inside = image[y_start:y1, x_start:x1]
     if inside.size == 0:
         patch = np.zeros((hs, ws, *image.shape[2:]), dtype=image.dtype)
     elif left or top or right or bottom:
@@ -146,6 +152,37 @@ def crop_and_resize(
     if resized.ndim < image.ndim:  # OpenCV drops a trailing channel axis of length 1
         resized = resized[..., None]
     return resized
+
+
+# Windows larger than this (and than 4x the frame) are sampled from the frame directly instead of
+# being padded in memory first: a box far larger than the frame must not allocate gigabytes.
+_DIRECT_SAMPLING_PIXELS = 1 << 22
+
+
+def _sample_window(
+    image: NDArray[Any], window: tuple[int, int, int, int], size: int
+) -> NDArray[Any]:
+    """Bilinear samples at the pixel centres ``cv2.resize`` would use, zero outside the frame.
+
+    Equal to the padded crop except within one pixel of a window edge that lies inside the
+    frame (``cv2.resize`` clamps there) and for OpenCV's fixed-point rounding (1 grey level).
+    """
+    x0, y0, ws, hs = window
+    scale_x, scale_y = ws / size, hs / size
+    matrix = np.array(
+        [[scale_x, 0.0, x0 + 0.5 * scale_x - 0.5], [0.0, scale_y, y0 + 0.5 * scale_y - 0.5]]
+    )
+    sampled = cv2.warpAffine(
+        image,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    if sampled.ndim < image.ndim:
+        sampled = sampled[..., None]
+    return np.asarray(sampled, dtype=image.dtype)
 
 
 def boxes_to_crop(boxes_xywh: ArrayLike, windows: ArrayLike, size: int = CROP_SIZE) -> FloatArray:

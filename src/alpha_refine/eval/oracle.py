@@ -16,18 +16,8 @@ from tqdm import tqdm
 
 from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
+from alpha_refine.eval.metrics import iou
 from alpha_refine.refiner import Refiner
-
-
-def box_iou(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    """IoU of ``x, y, w, h`` boxes (continuous geometry), shapes ``(..., 4)``."""
-    ax2, ay2 = a[..., 0] + a[..., 2], a[..., 1] + a[..., 3]
-    bx2, by2 = b[..., 0] + b[..., 2], b[..., 1] + b[..., 3]
-    iw = np.clip(np.minimum(ax2, bx2) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(ay2, by2) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 @dataclass
@@ -82,8 +72,8 @@ def oracle_experiment(
             truth = sequence.boxes[frame_index]
             jittered = jitter_box(truth, rng, scale_jitter, centre_jitter)
             refined = refiner.refine(sequence.frame(int(frame_index)), jittered).box
-            seq_before.append(float(box_iou(jittered, truth)))
-            seq_after.append(float(box_iou(refined, truth)))
+            seq_before.append(float(iou(jittered, truth)))
+            seq_after.append(float(iou(refined, truth)))
         per_sequence[sequence.name] = (
             float(np.mean(seq_before)),
             float(np.mean(seq_after)),

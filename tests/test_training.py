@@ -10,7 +10,13 @@ import torch
 from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.train.config import DataSource, OptimConfig, TrainConfig
-from alpha_refine.train.loop import CHECKPOINT_NAME, METRICS_NAME, train, training_loss
+from alpha_refine.train.loop import (
+    CHECKPOINT_NAME,
+    METRICS_NAME,
+    export_checkpoint,
+    train,
+    training_loss,
+)
 from alpha_refine.train.sampling import Source, TrainingPairs
 
 SMALL = SyntheticConfig(length=15, frame_size=(120, 160))
@@ -75,6 +81,11 @@ def test_train_writes_weights_and_resumes_exactly(tmp_path: Path) -> None:
     interrupted = replace(config, out_dir=str(tmp_path / "resumed"))
     train(interrupted, device="cpu", max_iterations=3)  # stops in the second epoch
     assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
+    exported = Refiner.from_pretrained(export_checkpoint(interrupted, tmp_path / "exported"))
+    latest = Refiner.from_pretrained(tmp_path / "resumed" / "latest")
+    assert exported.weights_info.provenance["iterations"] == 3
+    for key, value in latest.network.state_dict().items():
+        assert torch.equal(exported.network.state_dict()[key], value), key
     resumed_final = train(interrupted, device="cpu", resume=True)
     resumed = Refiner.from_pretrained(resumed_final, device="cpu").network.state_dict()
     for key, value in straight.items():

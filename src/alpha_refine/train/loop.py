@@ -199,6 +199,25 @@ def _log(path: Path, row: dict[str, Any]) -> None:
         writer.writerow({key: row.get(key, "") for key in fields})
 
 
+def export_checkpoint(config: TrainConfig, out_dir: str | Path) -> Path:
+    """Write the weights of ``out_dir/checkpoint.pt`` of a run in our format (no optimiser)."""
+    from alpha_refine.weights import save_weights
+
+    checkpoint_path = Path(config.out_dir) / CHECKPOINT_NAME
+    if not checkpoint_path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint_path}")
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    network = AlphaRefineNet(config.model)
+    network.load_state_dict(state["model"])
+    done = int(state["epoch"]) * config.optim.iterations_per_epoch + int(state["iteration"])
+    provenance = {
+        "source": "trained with alpha-refine",
+        "iterations": done,
+        "initialisation": config.init_weights or "from scratch (random)",
+    }
+    return save_weights(network, out_dir, provenance=provenance)
+
+
 def validate(
     network: AlphaRefineNet, sequences: list[Sequence], config: TrainConfig, device: torch.device
 ) -> tuple[float, float]:

@@ -119,6 +119,57 @@ def test_multiple_targets_in_one_batch(refiner: Refiner, frame: np.ndarray) -> N
         np.testing.assert_allclose(single.box, result.box[i], atol=1e-3)
 
 
+def test_add_and_remove_targets_between_frames(network: AlphaRefineNet, frame: np.ndarray) -> None:
+    boxes = np.array([[100, 80, 80, 80], [20, 20, 40, 60], [250, 150, 50, 50]], dtype=float)
+    alone = []
+    for box in boxes:  # each target refined on its own, as the reference
+        single = Refiner.from_network(network, device="cpu")
+        single.initialize(frame, box)
+        alone.append(single.refine(frame, box + 3, return_mask=True))
+
+    refiner = Refiner.from_network(network, device="cpu")
+    refiner.initialize(frame, boxes[:2])
+    assert refiner.target_ids.tolist() == [0, 1]
+    new_ids = refiner.add_targets(frame, boxes[2])
+    assert new_ids.tolist() == [2] and refiner.num_targets == 3
+    result = refiner.refine(frame, boxes + 3, return_mask=True)
+    assert result.mask is not None
+    for i in range(3):
+        np.testing.assert_allclose(result.box[i], alone[i].box, atol=1e-3)
+        np.testing.assert_allclose(result.mask[i], alone[i].mask, atol=1e-4)  # type: ignore[arg-type]
+
+    refiner.remove_targets(0)  # the others keep their order
+    assert refiner.target_ids.tolist() == [1, 2]
+    result = refiner.refine(frame, boxes[1:] + 3)
+    np.testing.assert_allclose(result.box, [alone[1].box, alone[2].box], atol=1e-3)
+    assert refiner.add_targets(frame, boxes[:1]).tolist() == [3]  # ids are never reused
+    assert refiner.target_ids.tolist() == [1, 2, 3]
+    readded = refiner.refine(frame, boxes[[1, 2, 0]] + 3).box[2]
+    np.testing.assert_allclose(readded, alone[0].box, atol=1e-3)
+
+    with pytest.raises(ValueError, match=r"unknown target id\(s\) \[0, 9\]"):
+        refiner.remove_targets([0, 9, 1])
+    assert refiner.target_ids.tolist() == [1, 2, 3]  # nothing removed on error
+    with pytest.raises(TypeError, match="integers"):
+        refiner.remove_targets([1.5])
+    with pytest.raises(ValueError, match=r"2 target\(s\) but initialize\(\) set 3"):
+        refiner.refine(frame, boxes[:2])
+    refiner.remove_targets(np.array([3, 1, 2]))
+    assert refiner.num_targets == 0
+    with pytest.raises(RuntimeError, match="every target removed"):
+        refiner.refine(frame, boxes[0])
+    refiner.initialize(frame, boxes[0])  # starts over, ids from 0
+    assert refiner.target_ids.tolist() == [0]
+
+
+def test_add_targets_before_initialize(network: AlphaRefineNet, frame: np.ndarray) -> None:
+    refiner = Refiner.from_network(network, device="cpu")
+    assert refiner.add_targets(frame, [[100, 80, 80, 80], [20, 20, 40, 60]]).tolist() == [0, 1]
+    assert refiner.refine(frame, [[100, 80, 80, 80], [20, 20, 40, 60]]).box.shape == (2, 4)
+    refiner.reset()
+    assert refiner.num_targets == 0 and refiner.target_ids.tolist() == []
+
+
 def test_boxes_outside_and_tiny_boxes_give_valid_boxes(refiner: Refiner, frame: np.ndarray) -> None:
     height, width = frame.shape[:2]
     refiner.initialize(frame, (100, 80, 80, 80))
@@ -137,7 +188,9 @@ def test_boxes_outside_and_tiny_boxes_give_valid_boxes(refiner: Refiner, frame: 
 
 def test_template_is_computed_once(refiner: Refiner, frame: np.ndarray) -> None:
     calls = []
-    handle = refiner.network.backbone.register_forward_hook(lambda *_: calls.append(1))
+    # refine runs the engine's prepared copy of the network (BatchNorm folded), not .network.
+    engine_network = refiner._engine.network  # type: ignore[attr-defined]
+    handle = engine_network.backbone.register_forward_hook(lambda *_: calls.append(1))
     try:
         refiner.initialize(frame, (100, 80, 80, 80))
         assert len(calls) == 1

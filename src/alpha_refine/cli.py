@@ -30,6 +30,26 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    from alpha_refine.onnx import export_onnx, onnx_available
+    from alpha_refine.weights import load_pretrained
+
+    if not onnx_available():
+        print(
+            "alpha-refine export-onnx: error: needs the onnx extra: "
+            'pip install "alpha-refine[onnx]"',
+            file=sys.stderr,
+        )
+        return 2
+    network, info = load_pretrained(
+        args.name_or_path, revision=args.revision, local_files_only=args.local_files_only
+    )
+    paths = export_onnx(network, args.out_dir, opset=args.opset, metadata=info.to_dict())
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from alpha_refine.train.config import TrainConfig
     from alpha_refine.train.loop import train
@@ -39,6 +59,11 @@ def _train(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         config = replace(config, out_dir=args.out_dir)
+    if args.export:
+        from alpha_refine.train.loop import export_checkpoint
+
+        print(f"weights: {export_checkpoint(config, args.export)}")
+        return 0
     final = train(
         config,
         resume=args.resume,
@@ -47,6 +72,40 @@ def _train(args: argparse.Namespace) -> int:
         max_iterations=args.max_iterations,
     )
     print(f"weights: {final}")
+    return 0
+
+
+def _parse_box(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h numbers, got {text!r}") from error
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected 4 numbers x,y,w,h, got {text!r}")
+    return values
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from alpha_refine import demo
+    from alpha_refine.eval.runner import load_refiner
+
+    refiner = load_refiner(args.refiner, device=args.device)
+    if refiner is None:
+        raise ValueError("the demo needs a refiner; --refiner none is not possible here")
+    sequence = None
+    if args.video or args.frames:
+        if args.box is None:
+            raise ValueError("--video and --frames need --box x,y,w,h (the first frame's target)")
+        box = np.asarray(args.box, dtype=np.float64)
+        sequence = (
+            demo.video_sequence(args.video, box, args.max_frames)
+            if args.video
+            else demo.folder_sequence(args.frames, box, args.max_frames)
+        )
+    summary = demo.demo(refiner, args.out, sequence=sequence, tracker=args.tracker)
+    print(demo.format_summary(summary))
     return 0
 
 
@@ -76,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--revision", default=None)
     info.add_argument("--local-files-only", action="store_true")
     info.set_defaults(run=_info)
+    onnx_export = commands.add_parser(
+        "export-onnx",
+        help="export weights to ONNX (template.onnx, refine.onnx, refine_mask.onnx)",
+        description="Write the network as three ONNX graphs with a dynamic number of targets "
+        "(inputs: RGB crops N x 256 x 256 x 3 in 0..255 and template kernels; see "
+        "alpha_refine.onnx). Needs the onnx extra.",
+    )
+    onnx_export.add_argument(
+        "name_or_path", help="folder, .safetensors file or hub 'org/name[@rev]'"
+    )
+    onnx_export.add_argument("out_dir", help="folder to write")
+    onnx_export.add_argument("--revision", default=None)
+    onnx_export.add_argument("--local-files-only", action="store_true")
+    onnx_export.add_argument(
+        "--opset", type=int, default=None, help="ONNX opset (exporter default)"
+    )
+    onnx_export.set_defaults(run=_export_onnx)
     trainer = commands.add_parser(
         "train",
         help="train a refiner (the published recipe; configs in configs/)",
@@ -89,7 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument(
         "--max-iterations", type=int, default=None, help="stop after this many (resumable)"
     )
+    trainer.add_argument(
+        "--export", metavar="DIR", help="write the run's checkpoint as weights to DIR and exit"
+    )
     trainer.set_defaults(run=_train)
+
+    demo = commands.add_parser(
+        "demo",
+        help="a base tracker with and without refinement: table, annotated video, plot",
+        description="Runs an OpenCV tracker with and without Alpha-Refine on a synthetic clip the "
+        "package generates (no data or network needed), or on --video / --frames with --box, "
+        "and writes demo.mp4 (base red, refined green, mask overlay), iou.png and demo.json.",
+    )
+    demo.add_argument("--video", help="a video file")
+    demo.add_argument("--frames", help="a folder of frames (name order)")
+    demo.add_argument("--box", type=_parse_box, help="x,y,w,h of the target in the first frame")
+    demo.add_argument("--tracker", default="mil", help="OpenCV base tracker (default: mil)")
+    demo.add_argument("--refiner", default="default", help="default | weights folder | hub id")
+    demo.add_argument("--device", default="auto")
+    demo.add_argument("--max-frames", type=int, default=300)
+    demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
+    demo.set_defaults(run=_demo)
+
+    from alpha_refine.eval.commands import add_eval_commands
+
+    add_eval_commands(commands)  # eval, refine-results, oracle
     return parser
 
 

@@ -138,10 +138,7 @@ def crop_and_resize(
     left, top = x_start - x0, y_start - y0
     right, bottom = max(0, x0 + ws - max(x1, x_start)), max(0, y0 + hs - max(y1, y_start))
     # A window wholly left of or above the frame has x1 (y1) <= 0: slicing with it would wrap.
-    if x1 <= x_start or y1 <= y_start:
-        inside = image[:0, :0]
-    else:
-        inside = image[y_start:y1, x_start:x1]
+    inside = image[:0, :0] if x1 <= x_start or y1 <= y_start else image[y_start:y1, x_start:x1]
     if inside.size == 0:
         patch = np.zeros((hs, ws, *image.shape[2:]), dtype=image.dtype)
     elif left or top or right or bottom:

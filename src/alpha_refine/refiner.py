@@ -11,10 +11,17 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from alpha_refine._fast import (
+    PRECISIONS,
+    Engine,
+    Precision,
+    TorchEngine,
+    batched_crop,
+    frame_pixels,
+)
 from alpha_refine._inputs import (
     BOX_FORMATS,
     COLORS,
-    as_rgb_frame,
     as_xywh_boxes,
     check_choice,
     resolve_device,
@@ -36,10 +43,10 @@ from alpha_refine.weights import WeightsInfo, load_pretrained, push_to_hub, save
 
 Geometry = Literal["exact", "published"]
 GEOMETRIES: tuple[str, ...] = ("exact", "published")
-
-# ImageNet statistics on the 0..255 scale, RGB.
-_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+Backend = Literal["torch", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
+Crop = Literal["auto", "opencv", "device"]
+CROPS: tuple[str, ...] = ("auto", "opencv", "device")
 
 
 class RandomWeightsWarning(UserWarning):
@@ -70,7 +77,14 @@ class Refiner:
     float frames with values in ``[0, 1]``. Boxes are **x, y, w, h in pixels** by default
     (top-left corner, width, height); ``box_format="xyxy"`` or ``"cxcywh"`` switch that for
     inputs and outputs alike. One box ``(4,)`` refines one target; ``(N, 4)`` refines ``N``
-    targets in one batch.
+    targets in one batch: one forward pass, each target with its own template kernel, results
+    in the order of :attr:`target_ids`. Targets can be added (:meth:`add_targets`) and removed
+    (:meth:`remove_targets`) between frames.
+
+    ``refine`` runs a copy of the network prepared for inference when the refiner is built
+    (BatchNorm folded into the convolutions, ``channels_last``; or an ONNX Runtime session), so
+    build a new refiner after changing the weights of ``network``. See docs/performance.md for
+    the speed of each option.
 
     Args:
         config: architecture; builds a network with **random weights** (a test fixture, warns
@@ -85,6 +99,19 @@ class Refiner:
         geometry: ``"exact"`` maps the predicted box back through the crop that was really
             taken; ``"published"`` reproduces the published code's mapping (unrounded crop
             origin) and its zeroed last column/row at the right/bottom image edge.
+        backend: ``"torch"``, or ``"onnxruntime"`` (CPU only; the fastest on CPUs; needs the
+            ``onnx`` extra and exports the network when the refiner is built, which takes
+            several seconds).
+        precision: ``"float16"`` or ``"bfloat16"`` run the torch backend under autocast
+            (meant for CUDA; the correlation and soft-argmax stay in float32). Boxes then
+            differ from float32 ones; docs/performance.md gives the measured deviation.
+        crop: ``"device"`` cuts all targets' crops in one batched gather on the network's
+            device (the frame is uploaded once), bit-identical to ``"opencv"`` (which crops
+            each target with OpenCV on the CPU) but for windows far larger than the frame
+            (one grey level); ``"auto"`` is ``"device"`` on CUDA and ``"opencv"`` otherwise
+            (faster there).
+        compile: wrap the torch backend in ``torch.compile`` (CUDA graphs on CUDA). Each new
+            number of targets compiles again; the first calls take seconds to minutes.
     """
 
     def __init__(
@@ -97,6 +124,10 @@ class Refiner:
         return_mask: bool = False,
         min_box_size: float = 10.0,
         geometry: Geometry = "exact",
+        backend: Backend = "torch",
+        precision: Precision = "float32",
+        crop: Crop = "auto",
+        compile: bool = False,
     ) -> None:
         if config is not None and not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
@@ -114,6 +145,10 @@ class Refiner:
             return_mask=return_mask,
             min_box_size=min_box_size,
             geometry=geometry,
+            backend=backend,
+            precision=precision,
+            crop=crop,
+            compile=compile,
         )
 
     @classmethod
@@ -197,16 +232,32 @@ class Refiner:
         return_mask: bool = False,
         min_box_size: float = 10.0,
         geometry: Geometry = "exact",
+        backend: Backend = "torch",
+        precision: Precision = "float32",
+        crop: Crop = "auto",
+        compile: bool = False,
     ) -> None:
         check_choice("color", color, COLORS)
         check_choice("box_format", box_format, BOX_FORMATS)
         check_choice("geometry", geometry, GEOMETRIES)
-        if not isinstance(return_mask, bool):
-            raise TypeError(f"return_mask must be a bool, got {type(return_mask).__name__}")
+        check_choice("backend", backend, BACKENDS)
+        check_choice("precision", precision, PRECISIONS)
+        check_choice("crop", crop, CROPS)
+        for name, flag in (("return_mask", return_mask), ("compile", compile)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if not (np.isfinite(min_box_size) and min_box_size >= 1.0):
             raise ValueError(f"min_box_size must be a finite number >= 1 pixel, got {min_box_size}")
         if return_mask and network.mask_head is None:
             raise ValueError("return_mask=True needs a network with a mask head")
+        if backend == "onnxruntime":
+            if device != "auto" and resolve_device(device).type != "cpu":
+                raise ValueError("backend='onnxruntime' runs on the CPU; use device='cpu'")
+            if precision != "float32" or compile:
+                raise ValueError(
+                    "backend='onnxruntime' supports only precision='float32' and compile=False"
+                )
+            device = "cpu"
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
         self.color = color
@@ -214,9 +265,20 @@ class Refiner:
         self.return_mask = return_mask
         self.min_box_size = float(min_box_size)
         self.geometry = geometry
-        self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
+        self.backend = backend
+        self.precision = precision
+        self.crop = crop
+        self._engine: Engine
+        if backend == "onnxruntime":
+            from alpha_refine.onnx import OnnxRuntimeEngine
+
+            self._engine = OnnxRuntimeEngine.from_network(network)
+        else:
+            self._engine = TorchEngine(network, self.device, precision=precision, compile=compile)
+        self._device_crop = crop == "device" or (crop == "auto" and self.device.type == "cuda")
         self._kernels: torch.Tensor | None = None
+        self._ids: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._next_id = 0
         self.weights_info = WeightsInfo(model=network.config)
 
     @property
@@ -226,8 +288,14 @@ class Refiner:
 
     @property
     def num_targets(self) -> int:
-        """Number of targets set by the last :meth:`initialize` (0 before)."""
-        return 0 if self._kernels is None else int(self._kernels.shape[0])
+        """Number of current targets (0 before :meth:`initialize`)."""
+        return len(self._ids)
+
+    @property
+    def target_ids(self) -> NDArray[np.int64]:
+        """Ids of the current targets, in the order :meth:`refine` takes and returns them."""
+        ids: NDArray[np.int64] = self._ids.copy()
+        return ids
 
     def initialize(self, frame: NDArray[Any], box: ArrayLike) -> None:
         """Set the target(s) from a frame where their boxes are known (usually the first).
@@ -235,17 +303,52 @@ class Refiner:
         Args:
             frame: ``H x W x 3`` image in the refiner's ``color`` order (see the class docs).
             box: ``(4,)`` for one target or ``(N, 4)`` for ``N`` targets, in ``box_format``,
-                pixels. Replaces any earlier targets.
+                pixels. Replaces any earlier targets; their ids are ``0 .. N-1``.
         """
-        rgb = as_rgb_frame(frame, self.color)
-        boxes, _ = as_xywh_boxes(box, self.box_format)
-        windows = search_windows(boxes)
-        with torch.inference_mode():
-            self._kernels = self.network.template_kernel(self._crops(rgb, windows))
+        kernels = self._template_kernels(frame, box)
+        self._kernels = kernels
+        self._ids = np.arange(len(kernels), dtype=np.int64)
+        self._next_id = len(kernels)
+
+    def add_targets(self, frame: NDArray[Any], box: ArrayLike) -> NDArray[np.int64]:
+        """Add target(s) seen in ``frame``, keeping the current ones.
+
+        Args:
+            frame: the frame where the new targets' boxes are known.
+            box: ``(4,)`` or ``(N, 4)`` boxes of the new targets, in ``box_format``.
+
+        Returns:
+            The new targets' ids (never reused until :meth:`reset` or :meth:`initialize`).
+            They come last in :attr:`target_ids`, in the order given.
+        """
+        kernels = self._template_kernels(frame, box)
+        ids = np.arange(self._next_id, self._next_id + len(kernels), dtype=np.int64)
+        self._kernels = kernels if self._kernels is None else torch.cat((self._kernels, kernels))
+        self._ids = np.concatenate((self._ids, ids))
+        self._next_id += len(kernels)
+        return ids
+
+    def remove_targets(self, ids: int | ArrayLike) -> None:
+        """Forget the targets with these ids; the others keep their order.
+
+        Raises ``ValueError`` for ids that are not current targets (nothing is removed then).
+        """
+        wanted = np.asarray(ids).reshape(-1)
+        if wanted.size and not np.issubdtype(wanted.dtype, np.integer):
+            raise TypeError(f"target ids must be integers, got {wanted.dtype}")
+        unknown = sorted(set(wanted.tolist()) - set(self._ids.tolist()))
+        if unknown:
+            raise ValueError(f"unknown target id(s) {unknown}; current ids: {self._ids.tolist()}")
+        keep = ~np.isin(self._ids, wanted)
+        self._ids = self._ids[keep]
+        if self._kernels is not None:
+            self._kernels = self._kernels[torch.from_numpy(keep).to(self._kernels.device)]
 
     def reset(self) -> None:
         """Forget the targets; :meth:`initialize` must be called again."""
         self._kernels = None
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._next_id = 0
 
     def refine(
         self, frame: NDArray[Any], box: ArrayLike, *, return_mask: bool | None = None
@@ -255,42 +358,44 @@ class Refiner:
         Args:
             frame: ``H x W x 3`` image in the refiner's ``color`` order.
             box: the base tracker's estimate, ``(4,)`` or ``(N, 4)`` with ``N`` equal to the
-                number of initialised targets, in ``box_format``, pixels. Boxes partly or
-                wholly outside the frame are allowed; the result is clipped to the frame.
+                number of targets, in the order of :attr:`target_ids`, in ``box_format``,
+                pixels. Boxes partly or wholly outside the frame are allowed; the result is
+                clipped to the frame.
             return_mask: also return the mask (defaults to the refiner's ``return_mask``).
 
         Returns:
             :class:`RefineResult` ``(box, mask)``, shapes following ``box``.
         """
-        if self._kernels is None:
-            raise RuntimeError("refine() called before initialize(frame, box)")
+        if self._kernels is None or not len(self._ids):
+            raise RuntimeError(
+                "refine() called before initialize(frame, box) (or with every target removed)"
+            )
         want_mask = self.return_mask if return_mask is None else return_mask
         if not isinstance(want_mask, bool):
             raise TypeError(f"return_mask must be a bool or None, got {type(return_mask).__name__}")
         if want_mask and self.network.mask_head is None:
             raise ValueError("return_mask=True needs a network with a mask head")
-        rgb = as_rgb_frame(frame, self.color)
+        pixels, reverse_channels = frame_pixels(frame, self.color)
         boxes, single = as_xywh_boxes(box, self.box_format)
         if len(boxes) != self.num_targets:
             raise ValueError(
-                f"box has {len(boxes)} target(s) but initialize() set {self.num_targets}"
+                f"box has {len(boxes)} target(s) but initialize() set {self.num_targets} "
+                "(give one box per target, in the order of target_ids)"
             )
         windows = search_windows(boxes)
-        with torch.inference_mode():
-            output = self.network(self._crops(rgb, windows), self._kernels, with_mask=want_mask)
-            corners = output.corners.double().cpu().numpy()
-            probabilities = None
-            if output.mask_logits is not None:
-                probabilities = output.mask_logits[:, 0].sigmoid().float().cpu().numpy()
+        crops = self._crops(pixels, reverse_channels, windows)
+        corner_tensor, probability_tensor = self._engine.search(crops, self._kernels, want_mask)
+        corners = corner_tensor.double().cpu().numpy()
         if not np.all(np.isfinite(corners)):
             raise RuntimeError("the network produced non-finite corners; are the weights broken?")
         inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
-        refined = clip_boxes(refined, rgb.shape[:2], self.min_box_size)
+        frame_shape = (int(pixels.shape[0]), int(pixels.shape[1]))
+        refined = clip_boxes(refined, frame_shape, self.min_box_size)
         out_boxes = convert_boxes(refined, "xywh", self.box_format)
         masks = None
-        if probabilities is not None:
-            frame_shape = rgb.shape[:2]
+        if probability_tensor is not None:
+            probabilities = probability_tensor.float().cpu().numpy()
             masks = np.stack(
                 [paste_mask(p, w, frame_shape) for p, w in zip(probabilities, windows, strict=True)]
             )
@@ -298,18 +403,33 @@ class Refiner:
             return RefineResult(out_boxes[0], None if masks is None else masks[0])
         return RefineResult(out_boxes, masks)
 
-    def _crops(self, rgb: NDArray[Any], windows: NDArray[np.int64]) -> torch.Tensor:
-        """Normalised ``N x 3 x 256 x 256`` crops of ``windows`` on the refiner's device."""
+    def _template_kernels(self, frame: NDArray[Any], box: ArrayLike) -> torch.Tensor:
+        pixels, reverse_channels = frame_pixels(frame, self.color)
+        boxes, _ = as_xywh_boxes(box, self.box_format)
+        return self._engine.kernels(self._crops(pixels, reverse_channels, search_windows(boxes)))
+
+    def _crops(
+        self, pixels: NDArray[Any], reverse_channels: bool, windows: NDArray[np.int64]
+    ) -> torch.Tensor:
+        """``N x 256 x 256 x 3`` RGB crops (``0..255``) of ``windows``, for the engine."""
         published_edge = self.geometry == "published"
-        crops = np.stack(
-            [crop_and_resize(rgb, w, CROP_SIZE, published_edge=published_edge) for w in windows]
-        )
-        batch = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float()
-        return (batch - self._mean) / self._std
+        if self._device_crop:
+            frame = torch.from_numpy(np.ascontiguousarray(pixels)).to(self._engine.device)
+            crops = batched_crop(frame, windows, CROP_SIZE, published_edge)
+        else:
+            crops = torch.from_numpy(
+                np.stack(
+                    [
+                        crop_and_resize(pixels, w, CROP_SIZE, published_edge=published_edge)
+                        for w in windows
+                    ]
+                )
+            )
+        return crops.flip(-1) if reverse_channels else crops
 
     def __repr__(self) -> str:
         return (
             f"Refiner(backbone={self.config.backbone!r}, device={str(self.device)!r}, "
-            f"color={self.color!r}, box_format={self.box_format!r}, "
+            f"backend={self.backend!r}, color={self.color!r}, box_format={self.box_format!r}, "
             f"targets={self.num_targets})"
         )

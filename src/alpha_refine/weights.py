@@ -115,6 +115,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; weights are meant to be read
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
@@ -282,8 +285,8 @@ def resolve_weights(
         weights = _DEFAULT_MODEL_DIR / WEIGHTS_NAME
         if not weights.is_file():
             raise FileNotFoundError(
-                "this version of alpha-refine ships no embedded default model yet; pass a local "
-                "folder, a .safetensors file or a hub repo id to from_pretrained()"
+                "the embedded default model is missing from this install (reinstall "
+                "alpha-refine); pass a folder, a .safetensors file or a hub repo id"
             )
         return weights, _DEFAULT_MODEL_DIR / CONFIG_NAME
     path = Path(name_or_path)

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 from tqdm import tqdm
 
 from alpha_refine.data.augment import jitter_box

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
+import torch
 from torch import Tensor, nn
 
 KERNEL_SIZE = 8  # the template kernel is the centre 8 x 8 window of the 16 x 16 layer3 map
 CORRELATION_CHANNELS = KERNEL_SIZE * KERNEL_SIZE
+
+
+def full_precision(device_type: str) -> contextlib.AbstractContextManager[Any]:
+    """Suspend autocast, if it is on, for ops that reduced precision would break."""
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 takes no device type
+        enabled = torch.is_autocast_enabled() if device_type == "cuda" else False
+    return torch.autocast(device_type, enabled=False) if enabled else contextlib.nullcontext()
+
+
+def at_least_float32(tensor: Tensor) -> Tensor:
+    """``tensor`` in float32 if it is in a 16-bit float type, else unchanged."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
 
 
 def template_kernel(template_layer3: Tensor) -> Tensor:
@@ -24,8 +42,11 @@ def pixelwise_correlation(kernel: Tensor, search: Tensor) -> Tensor:
     (no normalisation, no bias). That channel order is baked into the published weights.
     """
     n, c, height, width = search.shape
-    kernel_vectors = kernel.reshape(n, c, -1).transpose(1, 2)  # N x 64 x C
-    return (kernel_vectors @ search.reshape(n, c, height * width)).reshape(n, -1, height, width)
+    # In float32 even under fp16 autocast: sums over C channels of products can exceed 65504.
+    with full_precision(search.device.type):
+        kernel_vectors = at_least_float32(kernel).reshape(n, c, -1).transpose(1, 2)  # N x 64 x C
+        flat = at_least_float32(search).reshape(n, c, height * width)
+        return (kernel_vectors @ flat).reshape(n, -1, height, width)
 
 
 def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> list[nn.Module]:

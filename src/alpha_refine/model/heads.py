@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alpha_refine.model.backbone import BackboneFeatures
+from alpha_refine.model.fusion import at_least_float32, full_precision
 
 CORNER_STRIDE = 16  # crop pixels per score-map cell
 
@@ -37,12 +38,14 @@ def soft_argmax(score_map: Tensor, stride: int = CORNER_STRIDE) -> Tensor:
     Returns ``N x 2``.
     """
     n, _, height, width = score_map.shape
-    probabilities = score_map.reshape(n, height * width).softmax(dim=1)
-    cols = torch.arange(width, device=score_map.device, dtype=probabilities.dtype) * stride
-    rows = torch.arange(height, device=score_map.device, dtype=probabilities.dtype) * stride
-    grid_x = cols.repeat(height)
-    grid_y = rows.repeat_interleave(width)
-    return torch.stack((probabilities @ grid_x, probabilities @ grid_y), dim=1)
+    # float32 under autocast too: fp16 resolves only 1/8 px at the crop's far side.
+    with full_precision(score_map.device.type):
+        probabilities = at_least_float32(score_map).reshape(n, height * width).softmax(dim=1)
+        cols = torch.arange(width, device=score_map.device, dtype=probabilities.dtype) * stride
+        rows = torch.arange(height, device=score_map.device, dtype=probabilities.dtype) * stride
+        grid_x = cols.repeat(height)
+        grid_y = rows.repeat_interleave(width)
+        return torch.stack((probabilities @ grid_x, probabilities @ grid_y), dim=1)
 
 
 class CornerHead(nn.Module):

@@ -1,0 +1,299 @@
+"""The evaluation subcommands of ``alpha-refine``: ``eval``, ``refine-results`` and ``oracle``.
+
+:func:`add_eval_commands` adds them to the main parser (``alpha_refine.cli``); the heavy
+imports happen only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+CONVENTION_CHOICES = ("auto", "got10k", "pysot", "pytracking", "lasot")
+FEEDBACK_CHOICES = ("auto", "none", "state", "reinit")
+
+_CONVENTION_HELP = (
+    "metrics convention (default auto: 'lasot' for lasot: datasets, else 'pytracking', the "
+    "analysis behind the paper's Table 2: AUC, P_norm at 0.20, P at 20 px)"
+)
+_REFINER_HELP = (
+    "'default' (the embedded model), a weights folder, .safetensors file or hub id 'org/name[@rev]'"
+)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None:
+    parser.add_argument(
+        "--dataset", required=True, help="dataset spec, e.g. plain:PATH, lasot:ROOT"
+    )
+    parser.add_argument("--sequences", default=None, help="only these sequences (comma-separated)")
+    parser.add_argument("--device", default="auto", help="refiner device (auto: CUDA if present)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch/OpenCV threads per process (default: 1 with --workers > 1)",
+    )
+    if out_default is None:
+        parser.add_argument("--out", required=True, help="output folder")
+    else:
+        parser.add_argument("--out", default=out_default, help=f"output (default {out_default})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--convention", choices=CONVENTION_CHOICES, default="auto", help=_CONVENTION_HELP
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    parser.add_argument(
+        "--shard",
+        default=None,
+        help="i/n: run only sequences i, i+n, ... (0 <= i < n); aggregate later with "
+        "--summarize-only",
+    )
+    parser.add_argument(
+        "--summarize-only", action="store_true", help="run nothing, score the existing results"
+    )
+    parser.add_argument(
+        "--max-frames", type=int, default=None, help="only the first N frames of each sequence"
+    )
+    parser.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+
+
+def _print_report(report: Any, out: str, plots: bool) -> None:
+    print(report.table())
+    names = ["summary.json", "table.txt"]
+    if plots:
+        names += ["success.png", "precision.png", "norm_precision.png"]
+    written = [n for n in names if (Path(out) / n).is_file()]
+    print(f"\nwrote {', '.join(written)} in {out}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from alpha_refine.eval.runner import evaluate_trackers
+    from alpha_refine.trackers import available_trackers
+
+    trackers = _names(args.tracker) or []
+    if trackers == ["all"]:
+        trackers = available_trackers()
+    report = evaluate_trackers(
+        args.dataset,
+        trackers,
+        args.out,
+        refiner=args.refiner,
+        device=args.device,
+        feedback=args.feedback,
+        convention=args.convention,
+        workers=args.workers,
+        threads=args.threads,
+        shard=args.shard,
+        max_frames=args.max_frames,
+        names=_names(args.sequences),
+        summarize_only=args.summarize_only,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+    )
+    if report is None:
+        print(
+            f"shard {args.shard} done; when every shard is, score them with the same command "
+            "and --summarize-only instead of --shard"
+        )
+        return 0
+    _print_report(report, args.out, not args.no_plots)
+    return 0
+
+
+def _refine_results(args: argparse.Namespace) -> int:
+    from alpha_refine.eval.runner import refine_saved_results
+
+    report = refine_saved_results(
+        args.dataset,
+        args.results,
+        args.out,
+        refiner=args.refiner,
+        name=args.name,
+        device=args.device,
+        convention=args.convention,
+        workers=args.workers,
+        threads=args.threads,
+        shard=args.shard,
+        max_frames=args.max_frames,
+        names=_names(args.sequences),
+        summarize_only=args.summarize_only,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+    )
+    if report is None:
+        print(f"shard {args.shard} done; aggregate with --summarize-only once every shard is")
+        return 0
+    _print_report(report, args.out, not args.no_plots)
+    return 0
+
+
+def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """An :class:`~alpha_refine.eval.oracle.OracleResult` and its settings as plain values."""
+    return {
+        **settings,
+        "frames": result.frames,
+        "mean_iou_before": result.iou_before,
+        "mean_iou_after": result.iou_after,
+        "gain": result.gain,
+        "per_sequence": {
+            name: {"mean_iou_before": b, "mean_iou_after": a, "frames": n}
+            for name, (b, a, n) in result.per_sequence.items()
+        },
+    }
+
+
+def format_oracle(summary: dict[str, Any]) -> str:
+    """The oracle experiment as a plain-text table (mean IoU in %)."""
+    rows = [
+        (name, str(v["frames"]), v["mean_iou_before"], v["mean_iou_after"])
+        for name, v in summary["per_sequence"].items()
+    ]
+    rows.append(
+        (
+            "all frames",
+            str(summary["frames"]),
+            summary["mean_iou_before"],
+            summary["mean_iou_after"],
+        )
+    )
+    width = max(len("sequence"), *(len(r[0]) for r in rows))
+    lines = [
+        f"Oracle: ground truth jittered (scale {summary['scale_jitter']}, centre "
+        f"{summary['centre_jitter']}, seed {summary['seed']}), refiner {summary['refiner']}",
+        "",
+        f"{'sequence':<{width}} | frames | IoU before | IoU after |   gain",
+        "-" * (width + 45),
+    ]
+    for index, (name, frames, before, after) in enumerate(rows):
+        if index == len(rows) - 1:
+            lines.append("-" * (width + 45))
+        lines.append(
+            f"{name:<{width}} | {frames:>6} | {100 * before:>10.1f} | {100 * after:>9.1f} | "
+            f"{100 * (after - before):>+6.1f}"
+        )
+    lines.append("mean IoU in %, over frames (the sequence rows average their own frames)")
+    return "\n".join(lines)
+
+
+def _oracle(args: argparse.Namespace) -> int:
+    import torch
+
+    from alpha_refine.data import load_dataset
+    from alpha_refine.eval.oracle import oracle_experiment
+    from alpha_refine.eval.results import write_text_atomic
+    from alpha_refine.eval.runner import load_refiner, refiner_fingerprint
+
+    if args.refiner.lower() == "none":
+        raise ValueError("the oracle experiment needs a refiner ('default' or weights)")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    refiner = load_refiner(args.refiner, args.device)
+    assert refiner is not None
+    sequences = load_dataset(args.dataset, names=_names(args.sequences))
+    result = oracle_experiment(
+        refiner,
+        sequences,
+        scale_jitter=args.scale_jitter,
+        centre_jitter=args.centre_jitter,
+        frames_per_sequence=args.frames_per_sequence,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    summary = oracle_summary(
+        result,
+        {
+            "dataset": args.dataset,
+            "refiner": args.refiner,
+            "refiner_fingerprint": refiner_fingerprint(refiner),
+            "scale_jitter": args.scale_jitter,
+            "centre_jitter": args.centre_jitter,
+            "frames_per_sequence": args.frames_per_sequence,
+            "seed": args.seed,
+        },
+    )
+    print(format_oracle(summary))
+    path = write_text_atomic(Path(args.out), json.dumps(summary, indent=2) + "\n")
+    print(f"\nwrote {path}")
+    return 0
+
+
+def add_eval_commands(commands: Any) -> None:
+    """Add ``eval``, ``refine-results`` and ``oracle`` to the subparsers action ``commands``."""
+    evaluate = commands.add_parser(
+        "eval",
+        help="run OpenCV trackers with and without Alpha-Refine and compare (paper Table 2)",
+        description="Run each base tracker and base tracker + refiner on a dataset, write "
+        "per-sequence result files (OUT/<tracker>/<seq>.txt, OUT/<tracker>+AR/<seq>.txt, one "
+        "x,y,w,h line per frame, and <seq>_time.txt), then print the 'Base vs Base + AR' table "
+        "(AUC, P_norm, P, FPS) and write OUT/summary.json and success/precision plots. "
+        "Complete sequences are skipped, so an interrupted run resumes.",
+    )
+    _common(evaluate, out_default="outputs/eval")
+    evaluate.add_argument(
+        "--tracker",
+        required=True,
+        help="OpenCV trackers, comma-separated (mil, csrt, kcf, mosse, medianflow, tld, "
+        "boosting; all but mil need opencv-contrib), or 'all' for every available one",
+    )
+    evaluate.add_argument(
+        "--refiner",
+        default="default",
+        help=_REFINER_HELP + ", or 'none' for the base trackers only",
+    )
+    evaluate.add_argument(
+        "--feedback",
+        choices=FEEDBACK_CHOICES,
+        default="auto",
+        help="what the base tracker learns of the refined box: none (only reported), reinit "
+        "(re-initialise the OpenCV tracker on it every frame: resets its model), state "
+        "(trackers with set_state); auto: state where supported, else none",
+    )
+    _run_options(evaluate)
+    evaluate.set_defaults(run=_eval)
+
+    refine = commands.add_parser(
+        "refine-results",
+        help="refine the saved results of any tracker offline and compare both",
+        description="Refine saved results (RESULTS/<seq>.txt or RESULTS/<seq>/<seq>_001.txt, "
+        "one x,y,w,h box per line, separated by commas, tabs or spaces): the refiner starts on "
+        "each sequence's first ground-truth box and refines every later saved box. Writes "
+        "OUT/<name>+AR/<seq>.txt, the comparison table, OUT/summary.json and plots. No feedback "
+        "is possible offline: the saved trajectory cannot react to the refined boxes, so the "
+        "gain can differ from running the tracker with the refiner in the loop.",
+    )
+    _common(refine, out_default=None)
+    refine.add_argument("--results", required=True, help="folder of saved result files")
+    refine.add_argument("--name", default=None, help="tracker name (default: the folder name)")
+    refine.add_argument("--refiner", default="default", help=_REFINER_HELP)
+    _run_options(refine)
+    refine.set_defaults(run=_refine_results)
+
+    oracle = commands.add_parser(
+        "oracle",
+        help="the refiner alone on jittered ground truth: mean IoU before and after (Table 1)",
+        description="For evenly spaced frames of each sequence, jitter the ground-truth box in "
+        "centre and scale (the training jitter with the given factors), refine it, and report "
+        "the mean IoU with the ground truth before and after refinement, per sequence and "
+        "overall. The refiner starts on each sequence's first visible ground-truth box.",
+    )
+    _common(oracle, out_default="outputs/oracle.json")
+    oracle.add_argument("--refiner", default="default", help=_REFINER_HELP)
+    oracle.add_argument("--scale-jitter", type=float, default=0.25, help="default 0.25")
+    oracle.add_argument("--centre-jitter", type=float, default=0.25, help="default 0.25")
+    oracle.add_argument(
+        "--frames-per-sequence",
+        type=int,
+        default=None,
+        help="evenly spaced frames per sequence (default: every frame after the first)",
+    )
+    oracle.add_argument("--seed", type=int, default=0)
+    oracle.set_defaults(run=_oracle)

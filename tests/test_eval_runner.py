@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from alpha_refine import Refiner
+from alpha_refine.cli import main
+from alpha_refine.data import load_dataset
+from alpha_refine.eval import runner
+from alpha_refine.eval.results import (
+    ResultsMismatchError,
+    claim_folder,
+    find_result_file,
+    format_boxes,
+    is_complete,
+    read_result_boxes,
+    read_times,
+    write_boxes,
+    write_times,
+)
+from alpha_refine.eval.runner import (
+    evaluate_trackers,
+    limit_sequence,
+    parse_shard,
+    refine_saved_results,
+)
+from tracking_fixtures import random_weights, write_plain_dataset
+
+NAMES = ["alpha", "bravo", "charlie"]
+LENGTH = 6
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = write_plain_dataset(tmp_path_factory.mktemp("plain"), NAMES, LENGTH)
+    return f"plain:{root}"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(random_weights(tmp_path_factory.mktemp("weights") / "random-r18"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_result_files_round_trip(tmp_path: Path) -> None:
+    boxes = np.array([[1.0, 2.5, 30.25, 40.0], [np.nan] * 4, [1234.56789, 0.1, 5.0, 6.0]])
+    path = write_boxes(tmp_path / "seq.txt", boxes)
+    assert path.read_text().splitlines() == [
+        "1,2.5,30.25,40",
+        "nan,nan,nan,nan",
+        "1234.568,0.1,5,6",
+    ]
+    np.testing.assert_allclose(read_result_boxes(path), np.round(boxes, 3))
+    assert [p.name for p in tmp_path.iterdir()] == ["seq.txt"]  # no temporary file left
+    (tmp_path / "tabs.txt").write_text("1\t2\t3\t4\n5 6 7 8\n\n")
+    np.testing.assert_array_equal(
+        read_result_boxes(tmp_path / "tabs.txt"), [[1, 2, 3, 4], [5, 6, 7, 8]]
+    )
+    write_times(tmp_path / "seq_time.txt", [0.5, 0.25, 0.125])
+    np.testing.assert_allclose(read_times(tmp_path / "seq_time.txt"), [0.5, 0.25, 0.125])
+    assert is_complete(tmp_path, "seq", 3) and not is_complete(tmp_path, "seq", 4)
+    assert format_boxes([[1, 2, 3, 4]]) == "1,2,3,4\n"
+    (tmp_path / "gt" / "gt").mkdir(parents=True)
+    write_boxes(tmp_path / "gt" / "gt" / "gt_001.txt", boxes[:1])  # got10k toolkit layout
+    assert find_result_file(tmp_path / "gt", "gt") == tmp_path / "gt" / "gt" / "gt_001.txt"
+
+
+def test_claim_folder_refuses_results_of_another_run(tmp_path: Path) -> None:
+    info = {"tracker": "mil", "refiner_fingerprint": "abc", "feedback": "none", "max_frames": None}
+    claim_folder(tmp_path / "mil+AR", info)
+    claim_folder(tmp_path / "mil+AR", {**info, "opencv": "other"})  # not a result-changing key
+    with pytest.raises(ResultsMismatchError, match="refiner_fingerprint"):
+        claim_folder(tmp_path / "mil+AR", {**info, "refiner_fingerprint": "def"})
+
+
+def test_shards_cover_every_sequence_once(dataset: str) -> None:
+    sequences = load_dataset(dataset)
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(ValueError, match="--shard"):
+            parse_shard(bad)
+    picked = [s.name for i in range(2) for s in runner._select_shard(sequences, (i, 2))]
+    assert sorted(picked) == sorted(NAMES)
+    short = limit_sequence(sequences[0], 4)
+    assert len(short) == 4 and short.visible.shape == (4,)
+    np.testing.assert_array_equal(short.frame(3), sequences[0].frame(3))
+
+
+def test_eval_base_only_resumes_and_plots(
+    dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    report = evaluate_trackers(dataset, ["mil"], out, progress=False)
+    assert report is not None and report.convention == "pytracking"
+    for name in NAMES:
+        assert len(read_result_boxes(out / "mil" / f"{name}.txt")) == LENGTH
+        assert len(read_times(out / "mil" / f"{name}_time.txt")) == LENGTH
+    np.testing.assert_array_equal(
+        read_result_boxes(out / "mil" / "alpha.txt")[0], load_dataset(dataset)[0].boxes[0]
+    )
+    assert 0.0 <= report.comparisons[0].base.scores.auc <= 1.0
+    assert report.comparisons[0].base.fps > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trackers"]["mil"]["base"]["per_sequence"].keys() == set(NAMES)
+    for plot in ("success.png", "precision.png", "norm_precision.png"):
+        assert (out / plot).stat().st_size > 1000
+    assert "mil" in report.table() and "AUC" in report.table()
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a complete sequence was run again")
+
+    monkeypatch.setattr(runner, "track_sequence", fail)
+    again = evaluate_trackers(dataset, ["mil"], out, progress=False, plots=False)
+    assert again is not None and again.comparisons[0].base.scores.auc == pytest.approx(
+        report.comparisons[0].base.scores.auc
+    )
+
+
+def test_eval_with_refiner_in_one_pass_and_with_reinit(
+    dataset: str, weights: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    # "alpha" has base results before the refiner runs (they are refined as saved), the
+    # others get both in one pass.
+    evaluate_trackers(dataset, ["mil"], out, max_frames=4, names=["alpha"], progress=False)
+    report = evaluate_trackers(
+        dataset, ["mil"], out, refiner=weights, device="cpu", max_frames=4, progress=False
+    )
+    assert report is not None
+    comparison = report.comparisons[0]
+    assert comparison.refined is not None and comparison.feedback == "none"
+    for name in NAMES:
+        # One pass: the refined run's base boxes are the base results.
+        np.testing.assert_array_equal(
+            read_result_boxes(out / "mil+AR" / f"{name}_base.txt"),
+            read_result_boxes(out / "mil" / f"{name}.txt"),
+        )
+        assert read_times(out / "mil+AR" / f"{name}_timing.txt").shape == (12,)  # 4 x 3
+        refined = read_result_boxes(out / "mil+AR" / f"{name}.txt")
+        assert refined.shape == (4, 4) and np.all(np.isfinite(refined))
+    assert (
+        report.refiner_fingerprint
+        == json.loads((out / "mil+AR" / "run.json").read_text())["refiner_fingerprint"]
+    )
+    table = report.table()
+    assert "+AR" in table and "diff" in table and "feedback: none" in table
+
+    reinit = evaluate_trackers(
+        dataset,
+        ["mil"],
+        out,
+        refiner=weights,
+        device="cpu",
+        feedback="reinit",
+        max_frames=4,
+        names=["alpha"],
+        progress=False,
+        plots=False,
+    )
+    assert reinit is not None and reinit.comparisons[0].feedback == "reinit"
+    assert is_complete(out / "mil+AR-reinit", "alpha", 4)
+
+    with pytest.raises(ResultsMismatchError, match="max_frames"):
+        evaluate_trackers(dataset, ["mil"], out, refiner=weights, device="cpu", progress=False)
+
+
+def test_shards_then_summarize_only(dataset: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert evaluate_trackers(dataset, ["mil"], out, shard="0/2", progress=False) is None
+    with pytest.raises(FileNotFoundError, match="run every shard first"):
+        evaluate_trackers(dataset, ["mil"], out, summarize_only=True, progress=False)
+    assert evaluate_trackers(dataset, ["mil"], out, shard=(1, 2), progress=False) is None
+    report = evaluate_trackers(
+        dataset, ["mil"], out, summarize_only=True, progress=False, plots=False
+    )
+    assert report is not None and report.sequences == NAMES
+
+
+@pytest.mark.slow
+def test_workers_run_in_separate_processes(dataset: str, weights: str, tmp_path: Path) -> None:
+    report = evaluate_trackers(
+        dataset,
+        ["mil"],
+        tmp_path / "out",
+        refiner=weights,
+        device="cpu",
+        workers=2,
+        max_frames=3,
+        progress=False,
+        plots=False,
+    )
+    assert report is not None
+    assert all(is_complete(tmp_path / "out" / "mil+AR", n, 3) for n in NAMES)
+
+
+def test_refine_saved_results(dataset: str, weights: str, tmp_path: Path) -> None:
+    saved = tmp_path / "saved"
+    sequences = load_dataset(dataset)
+    for sequence in sequences[:2]:  # the third sequence has no saved result
+        jittered = sequence.boxes + np.array([2.0, -1.0, 4.0, 3.0])
+        jittered[0] = sequence.boxes[0]
+        saved.mkdir(exist_ok=True)
+        lines = ["\t".join(f"{v:g}" for v in row) for row in jittered]  # tab-separated
+        (saved / f"{sequence.name}.txt").write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="no saved result for 1"):
+        report = refine_saved_results(
+            dataset, saved, tmp_path / "out", refiner=weights, device="cpu", progress=False
+        )
+    assert report is not None and report.sequences == NAMES[:2]
+    comparison = report.comparisons[0]
+    assert comparison.tracker == "saved" and comparison.refined is not None
+    assert np.isnan(comparison.base.fps)  # no saved time files
+    assert is_complete(tmp_path / "out" / "saved+AR", "alpha", LENGTH)
+    np.testing.assert_array_equal(
+        read_result_boxes(tmp_path / "out" / "saved+AR" / "alpha_base.txt"),
+        read_result_boxes(saved / "alpha.txt"),
+    )
+    assert "no feedback" in report.table()
+
+
+def test_plots_are_skipped_without_matplotlib(
+    dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.warns(UserWarning, match="matplotlib is not installed"):
+        evaluate_trackers(dataset, ["mil"], tmp_path, max_frames=2, progress=False)
+    assert not (tmp_path / "success.png").exists() and (tmp_path / "summary.json").exists()
+
+
+def test_cli_eval_refine_results_and_oracle(
+    dataset: str, weights: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "eval")
+    common = ["--dataset", dataset, "--max-frames", "3", "--no-progress", "--threads", "1"]
+    assert main(["eval", *common, "--tracker", "mil", "--refiner", "none", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "Base vs Base + AR" in printed and "mil" in printed
+    assert (Path(out) / "summary.json").is_file()
+
+    refined = str(tmp_path / "refined")
+    args = ["refine-results", *common, "--results", f"{out}/mil", "--out", refined]
+    assert main([*args, "--refiner", weights, "--device", "cpu", "--no-plots"]) == 0
+    assert "mil+AR" in (Path(refined) / "summary.json").read_text()
+    assert "no feedback" in capsys.readouterr().out
+
+    oracle = tmp_path / "oracle.json"
+    assert (
+        main(
+            [
+                *("oracle", "--dataset", dataset, "--refiner", weights, "--device", "cpu"),
+                *("--frames-per-sequence", "2", "--out", str(oracle), "--no-progress"),
+                *("--scale-jitter", "0.5", "--centre-jitter", "0.5", "--threads", "1"),
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(oracle.read_text())
+    assert summary["frames"] == 2 * len(NAMES) and summary["scale_jitter"] == 0.5
+    assert 0.0 <= summary["mean_iou_before"] <= 1.0 and set(summary["per_sequence"]) == set(NAMES)
+    assert "IoU before" in capsys.readouterr().out
+
+
+def test_cli_errors_are_clear(
+    dataset: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = Refiner.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def no_embedded(cls: type[Refiner], name: Any = None, **kwargs: Any) -> Refiner:
+        if name is None:
+            raise FileNotFoundError("no embedded weights in this build")
+        return original(cls, name, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Refiner, "from_pretrained", classmethod(no_embedded))
+    args = ["eval", "--dataset", dataset, "--tracker", "mil", "--out", str(tmp_path)]
+    assert main([*args, "--refiner", "default"]) == 2
+    assert "runs/default-r18/latest" in capsys.readouterr().err
+    assert main([*args, "--tracker", "mil,nope", "--refiner", "none"]) == 2
+    assert "unknown tracker 'nope'" in capsys.readouterr().err
+    assert main([*args, "--refiner", "none", "--shard", "2/2"]) == 2
+    assert "0 <= i < n" in capsys.readouterr().err

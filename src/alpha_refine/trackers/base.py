@@ -59,6 +59,21 @@ def as_box(box: ArrayLike) -> Box:
     return array
 
 
+def check_frame(frame: Any, who: str, argument: str = "frame") -> NDArray[np.uint8]:
+    """``frame`` as a C-contiguous ``H x W x 3`` ``uint8`` array, else a ``TypeError`` that
+    names ``who`` needs it, the ``argument`` and what was given."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(
+            f"{who} needs {argument} as an H x W x 3 uint8 numpy array, got {type(frame).__name__}"
+        )
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise TypeError(
+            f"{who} needs {argument} as an H x W x 3 uint8 array, got shape {frame.shape} "
+            f"{frame.dtype}"
+        )
+    return np.ascontiguousarray(frame)
+
+
 def is_valid_box(box: ArrayLike) -> bool:
     """Finite with positive width and height."""
     array = np.asarray(box, dtype=np.float64)

@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from alpha_refine.trackers.base import (
     Box,
     as_box,
+    check_frame,
     clip_box_to_frame,
     is_valid_box,
     round_box,
@@ -243,9 +244,7 @@ class OpenCVTracker:
 
 
 def _check_frame(frame: NDArray[Any]) -> NDArray[np.uint8]:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3:
-        raise TypeError("OpenCV trackers need H x W x 3 BGR uint8 frames")
-    return np.ascontiguousarray(frame)
+    return check_frame(frame, "OpenCV trackers (BGR)")
 
 
 def create_tracker(name: str) -> OpenCVTracker:

@@ -67,8 +67,9 @@ class RefinedTracker:
     * ``"auto"`` (default): ``"state"`` where supported, else ``"none"``.
 
     Frames are BGR ``uint8``, boxes ``x, y, w, h`` pixels. A base box that is not a finite box
-    with a positive size is passed through unrefined. With ``return_mask=True`` the refiner's
-    mask decoder runs too and :attr:`last_mask` holds the frame's mask.
+    with a positive size (pytracking reports ``[-1, -1, -1, -1]`` when it lost the target) is
+    passed through unrefined and nothing is fed back on that frame. With ``return_mask=True``
+    the refiner's mask decoder runs too and :attr:`last_mask` holds the frame's mask.
 
     Attributes:
         last_base_box: the base tracker's box on the last frame (before refinement).
@@ -120,14 +121,17 @@ class RefinedTracker:
         base_box = as_box(self.base.update(frame))
         t1 = time.perf_counter()
         mask = None
-        if is_valid_box(base_box):
+        valid = is_valid_box(base_box)
+        if valid:
             result = self.refiner.refine(frame, base_box, return_mask=self.return_mask)
             refined = np.asarray(result.box, dtype=np.float64)
             mask = result.mask
         else:
             refined = base_box.copy()
         t2 = time.perf_counter()
-        if self.feedback == "state" and isinstance(self.base, StatefulTracker):
+        if not valid:
+            pass  # nothing was refined, so there is nothing to feed back
+        elif self.feedback == "state" and isinstance(self.base, StatefulTracker):
             self.base.set_state(frame, refined)
         elif self.feedback == "reinit":
             try:

@@ -9,7 +9,7 @@ Frames are BGR ``uint8`` ``H x W x 3``; boxes are ``x, y, w, h`` in pixels. Adap
 :class:`OpenCVTracker` (OpenCV's trackers), :class:`PysotTracker` (SiamRPN++, SiamMask),
 :class:`PytrackingTracker` (DiMP, ATOM, ToMP), ``Got10kTracker`` (the got10k toolkit; imported
 on first use, it needs the ``got10k`` extra) and :func:`run_vot` (the VOT toolkit). See
-``docs/trackers.md`` and ``docs/integrations.md`` for what feedback means for each.
+``docs/trackers.md`` and ``docs/integrations/`` for what feedback means for each.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -2,7 +2,7 @@
 
 pysot is not on PyPI: clone https://github.com/STVIR/pysot, build it and load a tracker as its
 ``tools/demo.py`` does (``cfg.merge_from_file(config)``, ``ModelBuilder()``, load the snapshot,
-``build_tracker(model)``); see ``docs/integrations.md`` and ``examples/pysot_siamrpn.py``.
+``build_tracker(model)``); see ``docs/integrations/pysot.md`` and ``examples/pysot_siamrpn.py``.
 
 >>> from alpha_refine import Refiner  # doctest: +SKIP
 >>> from alpha_refine.trackers import PysotTracker, RefinedTracker  # doctest: +SKIP

@@ -2,7 +2,7 @@
 
 pytracking is not on PyPI: clone https://github.com/visionml/pytracking (with submodules), set its
 ``local.py`` paths, download the network weights into its ``networks`` folder, and build a tracker
-from a tracker name and parameter file (see ``docs/integrations.md`` and
+from a tracker name and parameter file (see ``docs/integrations/pytracking.md`` and
 ``examples/pytracking_dimp.py``).
 
 pytracking works on **RGB** frames (its ``imread`` converts), so this adapter converts the BGR

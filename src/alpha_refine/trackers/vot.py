@@ -1,8 +1,9 @@
 """The VOT toolkit's in-process Python protocol: ``run_vot`` drives the whole tracking loop.
 
 The VOT toolkit starts your tracker script once per sequence and talks to it through TraX; the
-script uses the ``vot.py`` integration module that comes with the toolkit (put it on the Python
-path, e.g. next to the script; it needs ``pip install vot-trax``). With ``run_vot`` the script is:
+script uses the ``vot.py`` integration module of the toolkit's Python integration examples
+(https://github.com/votchallenge/integration; put it on the Python path, e.g. next to the
+script; it needs ``pip install vot-trax``). With ``run_vot`` the script is:
 
 >>> from alpha_refine import Refiner  # doctest: +SKIP
 >>> from alpha_refine.trackers import create_tracker, run_vot  # doctest: +SKIP
@@ -32,7 +33,7 @@ RegionFormat = Literal["rectangle", "mask"]
 REGION_FORMATS: tuple[str, ...] = ("rectangle", "mask")
 VOT_MISSING = (
     "run_vot needs the VOT toolkit's vot.py integration module on the Python path (copy it "
-    "next to your tracker script) and TraX (pip install vot-trax); see docs/integrations.md"
+    "next to your tracker script) and TraX (pip install vot-trax); see docs/integrations/vot.md"
 )
 
 

@@ -83,11 +83,14 @@ def _assert_same_results(
     for r in (refiner, reference):
         r.initialize(frame, boxes)
     moved = boxes + np.array([3.0, -2.0, 4.0, 1.0])
-    box, mask = refiner.refine(frame, moved, return_mask=True)
-    expected_box, expected_mask = reference.refine(frame, moved, return_mask=True)
+    result = refiner.refine(frame, moved, return_mask=True)
+    expected = reference.refine(frame, moved, return_mask=True)
+    box, mask = result
+    expected_box, expected_mask = expected
     assert mask is not None and expected_mask is not None
     np.testing.assert_allclose(box, expected_box, atol=BOX_TOLERANCE_PX, rtol=0)
     np.testing.assert_allclose(mask, expected_mask, atol=MASK_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(result.confidence, expected.confidence, atol=1e-4, rtol=0)
 
 
 # --- the batched crop ---------------------------------------------------------------------
@@ -158,11 +161,12 @@ def test_batchnorm_folding_is_exact(calibrated: AlphaRefineNet, scene: np.ndarra
     crops = torch.from_numpy(np.stack([crop_and_resize(scene, w) for w in search_windows(BOXES)]))
     kernels = plain.kernels(crops)
     torch.testing.assert_close(folded.kernels(crops), kernels, atol=1e-3, rtol=1e-4)
-    corners, mask = folded.search(crops, kernels, with_mask=True)
-    expected_corners, expected_mask = plain.search(crops, kernels, with_mask=True)
-    assert mask is not None and expected_mask is not None
-    torch.testing.assert_close(corners, expected_corners, atol=BOX_TOLERANCE_PX, rtol=0)
-    torch.testing.assert_close(mask, expected_mask, atol=MASK_TOLERANCE, rtol=0)
+    output = folded.search(crops, kernels, with_mask=True)
+    expected = plain.search(crops, kernels, with_mask=True)
+    assert output.mask is not None and expected.mask is not None
+    torch.testing.assert_close(output.corners, expected.corners, atol=BOX_TOLERANCE_PX, rtol=0)
+    torch.testing.assert_close(output.mask, expected.mask, atol=MASK_TOLERANCE, rtol=0)
+    torch.testing.assert_close(output.confidence, expected.confidence, atol=1e-4, rtol=0)
 
 
 def test_fold_batchnorm_returns_the_module() -> None:
@@ -292,8 +296,8 @@ def test_export_onnx_writes_checked_graphs(exported: Path) -> None:
     ]
     signatures = {
         "template": (["crops"], ["kernels"]),
-        "refine": (["crops", "kernels"], ["corners"]),
-        "refine_mask": (["crops", "kernels"], ["corners", "mask"]),
+        "refine": (["crops", "kernels"], ["corners", "confidence"]),
+        "refine_mask": (["crops", "kernels"], ["corners", "mask", "confidence"]),
     }
     for name, (inputs, outputs) in signatures.items():
         model = onnx.load(exported / f"{name}.onnx")
@@ -319,14 +323,29 @@ def test_onnxruntime_engine_matches_torch(
     kernels = plain.kernels(crops)
     torch.testing.assert_close(engine.kernels(crops), kernels, atol=1e-3, rtol=1e-4)
     for count in (1, len(BOXES)):  # the number of targets is dynamic
-        corners, mask = engine.search(crops[:count], kernels[:count], with_mask=True)
-        expected_corners, expected_mask = plain.search(crops[:count], kernels[:count], True)
-        assert mask is not None and expected_mask is not None
-        torch.testing.assert_close(corners, expected_corners, atol=BOX_TOLERANCE_PX, rtol=0)
-        torch.testing.assert_close(mask, expected_mask, atol=MASK_TOLERANCE, rtol=0)
-        box_only, no_mask = engine.search(crops[:count], kernels[:count], with_mask=False)
-        assert no_mask is None
-        torch.testing.assert_close(box_only, corners)
+        output = engine.search(crops[:count], kernels[:count], with_mask=True)
+        expected = plain.search(crops[:count], kernels[:count], True)
+        assert output.mask is not None and expected.mask is not None
+        torch.testing.assert_close(output.corners, expected.corners, atol=BOX_TOLERANCE_PX, rtol=0)
+        torch.testing.assert_close(output.mask, expected.mask, atol=MASK_TOLERANCE, rtol=0)
+        torch.testing.assert_close(output.confidence, expected.confidence, atol=1e-4, rtol=0)
+        box_only = engine.search(crops[:count], kernels[:count], with_mask=False)
+        assert box_only.mask is None
+        torch.testing.assert_close(box_only.corners, output.corners)
+        torch.testing.assert_close(box_only.confidence, output.confidence)
+
+
+@needs_onnx
+def test_graphs_without_confidence_are_refused_clearly(exported: Path) -> None:
+    import onnx.utils
+
+    from alpha_refine.onnx import OnnxRuntimeEngine
+
+    graphs = _graphs(exported)
+    extractor = onnx.utils.Extractor(onnx.load_from_string(graphs["refine"]))
+    older = extractor.extract_model(["crops", "kernels"], ["corners"])  # as exported before
+    with pytest.raises(ValueError, match=r"refine\.onnx has no 'confidence'.*export-onnx"):
+        OnnxRuntimeEngine({**graphs, "refine": older.SerializeToString()})
 
 
 @needs_onnx

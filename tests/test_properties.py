@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
+from alpha_refine.gate import GateConfig
 from alpha_refine.geometry import (
     boxes_from_crop,
     boxes_to_crop,
@@ -27,6 +28,14 @@ def small_refiner() -> Refiner:
     torch.manual_seed(0)
     network = AlphaRefineNet(ModelConfig(backbone="resnet18", mask_head=True))
     return Refiner.from_network(network, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def gated_refiner(small_refiner: Refiner) -> Refiner:
+    """The same network with every gate check on (random weights: most targets are gated)."""
+    gated = small_refiner.clone()
+    gated.gate = GateConfig(min_confidence=0.5, min_mask_iou=0.5)
+    return gated
 
 
 coordinate = st.one_of(
@@ -74,10 +83,18 @@ def _accepted(box: tuple[float, ...]) -> bool:
 
 
 @FAST
-@given(frame=frames(), init_box=boxes, box=boxes, with_mask=st.booleans())
+@given(frame=frames(), init_box=boxes, box=boxes, with_mask=st.booleans(), gated=st.booleans())
 def test_refine_gives_a_valid_box_or_a_documented_error(
-    small_refiner: Refiner, frame: np.ndarray, init_box: Any, box: Any, with_mask: bool
+    small_refiner: Refiner,
+    gated_refiner: Refiner,
+    frame: np.ndarray,
+    init_box: Any,
+    box: Any,
+    with_mask: bool,
+    gated: bool,
 ) -> None:
+    if gated:
+        small_refiner = gated_refiner
     if not _accepted(init_box):
         with pytest.raises(ValueError, match="box"):
             small_refiner.initialize(frame, init_box)
@@ -89,6 +106,8 @@ def test_refine_gives_a_valid_box_or_a_documented_error(
         return
     result = small_refiner.refine(frame, box, return_mask=with_mask)
     _valid(result.box, frame, small_refiner)
+    assert result.confidence.shape == () and 0.0 <= result.confidence <= 1.0
+    assert result.gated.shape == () and (gated or not result.gated)
     if with_mask:
         assert result.mask is not None and result.mask.shape == frame.shape[:2]
         assert np.all((result.mask >= 0) & (result.mask <= 1))

@@ -8,6 +8,7 @@ Frames are OpenCV BGR ``uint8`` by default and boxes ``x, y, w, h`` in pixels.
 """
 
 from alpha_refine.config import ModelConfig
+from alpha_refine.gate import GateConfig
 from alpha_refine.geometry import (
     convert_boxes,
     mask_to_box,
@@ -15,16 +16,18 @@ from alpha_refine.geometry import (
     threshold_mask,
 )
 from alpha_refine.model import AlphaRefineNet
-from alpha_refine.refiner import RandomWeightsWarning, Refiner, RefineResult
+from alpha_refine.refiner import RandomWeightsWarning, Refiner, RefineResult, RefinerState
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AlphaRefineNet",
+    "GateConfig",
     "ModelConfig",
     "RandomWeightsWarning",
     "RefineResult",
     "Refiner",
+    "RefinerState",
     "__version__",
     "convert_boxes",
     "mask_to_box",

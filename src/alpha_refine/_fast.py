@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from alpha_refine._inputs import as_rgb_frame
 from alpha_refine.geometry import CROP_SIZE
+from alpha_refine.model.heads import corner_confidence
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
 
@@ -212,8 +213,26 @@ def fold_batchnorm(module: _Module) -> _Module:
 # --- engines ------------------------------------------------------------------------------
 
 
+class SearchOutput(NamedTuple):
+    """An engine's answer for ``N`` search crops (``float32``).
+
+    Attributes:
+        corners: ``N x 4`` ``x1, y1, x2, y2`` in crop pixels.
+        confidence: ``N`` corner-map sharpness in ``[0, 1]``
+            (:func:`~alpha_refine.model.heads.corner_confidence`).
+        mask: ``N x S x S`` foreground probabilities, or ``None`` when not asked for.
+    """
+
+    corners: Tensor
+    confidence: Tensor
+    mask: Tensor | None
+
+
 class Engine(Protocol):
-    """What the refiner needs from a backend. Crops are ``N x S x S x 3`` RGB, ``0..255``."""
+    """What the refiner needs from a backend. Crops are ``N x S x S x 3`` RGB, ``0..255``.
+
+    Engines hold no target state (kernels are passed in), so refiners may share one.
+    """
 
     device: torch.device
 
@@ -221,10 +240,8 @@ class Engine(Protocol):
         """Template kernels ``N x C x 8 x 8`` (``float32``) from template crops."""
         ...
 
-    def search(
-        self, crops: Tensor, kernels: Tensor, with_mask: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        """Corners ``N x 4`` (crop pixels) and, if asked, mask probabilities ``N x S x S``."""
+    def search(self, crops: Tensor, kernels: Tensor, with_mask: bool) -> SearchOutput:
+        """Corners, confidence and (if asked) mask probabilities of the search crops."""
         ...
 
 
@@ -285,13 +302,12 @@ class TorchEngine:
             # A copy: under CUDA graphs the output buffer is reused by the next call.
             return self._template(self._inputs(crops)).float().clone()
 
-    def search(
-        self, crops: Tensor, kernels: Tensor, with_mask: bool
-    ) -> tuple[Tensor, Tensor | None]:
+    def search(self, crops: Tensor, kernels: Tensor, with_mask: bool) -> SearchOutput:
         with torch.inference_mode(), self._autocast():
             output = self._forward(self._inputs(crops), kernels, with_mask=with_mask)
             corners = output.corners.float()
+            confidence = corner_confidence(output.corner_scores.float())
             probabilities = None
             if output.mask_logits is not None:
                 probabilities = output.mask_logits[:, 0].float().sigmoid()
-        return corners, probabilities
+        return SearchOutput(corners, confidence, probabilities)

@@ -109,6 +109,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """The weights to load: ``name_or_path``, ``--revision``, ``--local-files-only``."""
+    parser.add_argument("name_or_path", help="folder, .safetensors file or hub 'org/name[@rev]'")
+    parser.add_argument("--revision", default=None)
+    parser.add_argument("--local-files-only", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alpha-refine", description="Alpha-Refine box and mask refinement for any tracker."
@@ -131,9 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser(
         "info", help="show the config and provenance of weights (folder, file or hub repo)"
     )
-    info.add_argument("name_or_path", help="folder, .safetensors file or hub 'org/name[@rev]'")
-    info.add_argument("--revision", default=None)
-    info.add_argument("--local-files-only", action="store_true")
+    _weights_arguments(info)
     info.set_defaults(run=_info)
     onnx_export = commands.add_parser(
         "export-onnx",
@@ -142,12 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(inputs: RGB crops N x 256 x 256 x 3 in 0..255 and template kernels; see "
         "alpha_refine.onnx). Needs the onnx extra.",
     )
-    onnx_export.add_argument(
-        "name_or_path", help="folder, .safetensors file or hub 'org/name[@rev]'"
-    )
+    _weights_arguments(onnx_export)
     onnx_export.add_argument("out_dir", help="folder to write")
-    onnx_export.add_argument("--revision", default=None)
-    onnx_export.add_argument("--local-files-only", action="store_true")
     onnx_export.add_argument(
         "--opset", type=int, default=None, help="ONNX opset (exporter default)"
     )
@@ -197,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # a missing file, a full disk, bad input
         print(f"alpha-refine {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -5,19 +5,22 @@ exporter, ``onnxruntime``).
 
 :func:`export_onnx` writes three self-contained graphs with a dynamic number of targets ``N``:
 
-=====================  ==============================================  ==========================
-file                   inputs                                          outputs
-=====================  ==============================================  ==========================
-``template.onnx``      ``crops``                                       ``kernels``
-``refine.onnx``        ``crops``, ``kernels``                          ``corners``
-``refine_mask.onnx``   ``crops``, ``kernels``                          ``corners``, ``mask``
-=====================  ==============================================  ==========================
+=====================  ======================  ===================================
+file                   inputs                  outputs
+=====================  ======================  ===================================
+``template.onnx``      ``crops``               ``kernels``
+``refine.onnx``        ``crops``, ``kernels``  ``corners``, ``confidence``
+``refine_mask.onnx``   ``crops``, ``kernels``  ``corners``, ``mask``, ``confidence``
+=====================  ======================  ===================================
 
 * ``crops``: ``N x 256 x 256 x 3`` ``float32``, **RGB**, values ``0..255`` (the search or
   template crops, cut as described in docs/concepts.md; normalisation happens in the graph).
 * ``kernels``: ``N x C x 8 x 8`` ``float32`` template kernels (``C`` = 256 for ResNet-18/34).
 * ``corners``: ``N x 4`` ``x1, y1, x2, y2`` in crop pixels.
 * ``mask``: ``N x 256 x 256`` foreground probabilities (only with a mask head).
+* ``confidence``: ``N`` sharpness of the corner maps in ``[0, 1]``
+  (:func:`alpha_refine.model.heads.corner_confidence`). Graphs exported before it existed lack
+  this output; :class:`OnnxRuntimeEngine` refuses them with a clear error (export them again).
 
 Each graph's metadata (``alpha_refine``) holds the weights' config as JSON.
 """
@@ -38,8 +41,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from alpha_refine._fast import fold_batchnorm
+from alpha_refine._fast import SearchOutput, fold_batchnorm
 from alpha_refine.geometry import CROP_SIZE
+from alpha_refine.model.heads import corner_confidence
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
 
@@ -79,10 +83,10 @@ class _ExportGraph(nn.Module):
         with_mask = self.network.mask_head is not None
         output = self.network(search, kernels, with_mask=with_mask)
         # The template graph: the same crops through template_kernel (cut out on its own).
-        outputs = (self.network.template_kernel(search), output.corners)
-        if output.mask_logits is None:
-            return outputs
-        return (*outputs, output.mask_logits[:, 0].sigmoid())
+        outputs: tuple[Tensor, ...] = (self.network.template_kernel(search), output.corners)
+        if output.mask_logits is not None:
+            outputs = (*outputs, output.mask_logits[:, 0].sigmoid())
+        return (*outputs, corner_confidence(output.corner_scores))
 
 
 def _rename_output(model: Any, old: str, new: str) -> None:
@@ -112,6 +116,7 @@ def export_graphs(network: AlphaRefineNet, opset: int | None = None) -> dict[str
     outputs = ["crop_kernels", "corners"]
     if prepared.mask_head is not None:
         outputs.append("mask")
+    outputs.append("confidence")
     # The exporter reports progress on stdout and warns about its internals; keep it quiet.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -130,10 +135,12 @@ def export_graphs(network: AlphaRefineNet, opset: int | None = None) -> dict[str
     extractor = onnx.utils.Extractor(program.model_proto)
     models = {
         TEMPLATE: extractor.extract_model(["crops"], ["crop_kernels"]),
-        REFINE: extractor.extract_model(["crops", "kernels"], ["corners"]),
+        REFINE: extractor.extract_model(["crops", "kernels"], ["corners", "confidence"]),
     }
     if "mask" in outputs:
-        models[REFINE_MASK] = extractor.extract_model(["crops", "kernels"], ["corners", "mask"])
+        models[REFINE_MASK] = extractor.extract_model(
+            ["crops", "kernels"], ["corners", "mask", "confidence"]
+        )
     _rename_output(models[TEMPLATE], "crop_kernels", "kernels")
     metadata = json.dumps({"model": network.config.to_dict(), "crop_size": CROP_SIZE})
     serialised = {}
@@ -198,6 +205,13 @@ class OnnxRuntimeEngine:
             name: onnxruntime.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
             for name, blob in graphs.items()
         }
+        for name in (REFINE, REFINE_MASK):
+            session = self._sessions.get(name)
+            if session is not None and "confidence" not in {o.name for o in session.get_outputs()}:
+                raise ValueError(
+                    f"graphs: {name}.onnx has no 'confidence' output (exported by an older "
+                    "alpha-refine); export the weights again with `alpha-refine export-onnx`"
+                )
 
     @classmethod
     def from_network(cls, network: AlphaRefineNet, threads: int | None = None) -> OnnxRuntimeEngine:
@@ -212,14 +226,16 @@ class OnnxRuntimeEngine:
         (kernels,) = self._sessions[TEMPLATE].run(None, {"crops": self._array(crops)})
         return torch.from_numpy(kernels)
 
-    def search(
-        self, crops: Tensor, kernels: Tensor, with_mask: bool
-    ) -> tuple[Tensor, Tensor | None]:
+    def search(self, crops: Tensor, kernels: Tensor, with_mask: bool) -> SearchOutput:
         feeds = {"crops": self._array(crops), "kernels": self._array(kernels)}
         if not with_mask:
-            (corners,) = self._sessions[REFINE].run(None, feeds)
-            return torch.from_numpy(corners), None
+            corners, confidence = self._sessions[REFINE].run(["corners", "confidence"], feeds)
+            return SearchOutput(torch.from_numpy(corners), torch.from_numpy(confidence), None)
         if REFINE_MASK not in self._sessions:
             raise RuntimeError("this network has no mask head (config.mask_head is False)")
-        corners, mask = self._sessions[REFINE_MASK].run(None, feeds)
-        return torch.from_numpy(corners), torch.from_numpy(mask)
+        corners, mask, confidence = self._sessions[REFINE_MASK].run(
+            ["corners", "mask", "confidence"], feeds
+        )
+        return SearchOutput(
+            torch.from_numpy(corners), torch.from_numpy(confidence), torch.from_numpy(mask)
+        )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +30,7 @@ from alpha_refine._inputs import (
     resolve_device,
 )
 from alpha_refine.config import ModelConfig
+from alpha_refine.gate import GateConfig, as_gate, crop_mask_boxes, gate_targets
 from alpha_refine.geometry import (
     CROP_SIZE,
     BoxFormat,
@@ -39,7 +43,15 @@ from alpha_refine.geometry import (
     search_windows,
 )
 from alpha_refine.model.network import AlphaRefineNet
-from alpha_refine.weights import WeightsInfo, load_pretrained, push_to_hub, save_weights
+from alpha_refine.weights import (
+    WeightsInfo,
+    load_pretrained,
+    load_state_file,
+    push_to_hub,
+    save_state_file,
+    save_weights,
+    weights_fingerprint,
+)
 
 Geometry = Literal["exact", "published"]
 GEOMETRIES: tuple[str, ...] = ("exact", "published")
@@ -53,8 +65,15 @@ class RandomWeightsWarning(UserWarning):
     """A refiner was built with random weights: its boxes mean nothing (fine for tests)."""
 
 
-class RefineResult(NamedTuple):
-    """What :meth:`Refiner.refine` returns.
+# The gate of refiners built by from_pretrained() when the weights' config names none
+# (docs/reliability.md has the measurement behind it).
+PRETRAINED_GATE: GateConfig | None = None
+
+GateOption = GateConfig | Mapping[str, Any] | bool | None
+
+
+class RefineResult(tuple[NDArray[np.float64], NDArray[np.float32] | None]):
+    """What :meth:`Refiner.refine` returns; unpacks as ``box, mask = result``.
 
     Attributes:
         box: refined box(es) in the refiner's ``box_format`` and frame pixels, ``float64``:
@@ -63,10 +82,73 @@ class RefineResult(NamedTuple):
         mask: ``None`` unless a mask was asked for; then foreground probabilities in ``[0, 1]``,
             ``float32``, full frame size: ``(H, W)`` for one target, ``(N, H, W)`` for ``N``.
             Binarise with :func:`alpha_refine.threshold_mask`.
+        confidence: how sharply the network's corner maps peak, in ``[0, 1]``
+            (:func:`~alpha_refine.model.heads.corner_confidence`), ``float64``: shape ``()``
+            for one target, ``(N,)`` for ``N``. Low values mean the network is unsure.
+        gated: ``bool``, same shape: the safe-refine gate kept the input box (clipped to the
+            frame) because the refined one looked implausible; always false without a gate.
     """
 
-    box: NDArray[np.float64]
-    mask: NDArray[np.float32] | None
+    confidence: NDArray[np.float64]
+    gated: NDArray[np.bool_]
+
+    def __new__(
+        cls,
+        box: NDArray[np.float64],
+        mask: NDArray[np.float32] | None,
+        confidence: NDArray[np.float64],
+        gated: NDArray[np.bool_],
+    ) -> RefineResult:
+        result = super().__new__(cls, (box, mask))
+        result.confidence = confidence
+        result.gated = gated
+        return result
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # copy and pickle
+        return (self.box, self.mask, self.confidence, self.gated)
+
+    @property
+    def box(self) -> NDArray[np.float64]:
+        return self[0]
+
+    @property
+    def mask(self) -> NDArray[np.float32] | None:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"RefineResult(box={self.box!r}, mask={self.mask!r}, "
+            f"confidence={self.confidence!r}, gated={self.gated!r})"
+        )
+
+
+@dataclass(frozen=True)
+class RefinerState:
+    """A refiner's targets: what :meth:`Refiner.get_state` returns and ``set_state`` takes.
+
+    Attributes:
+        kernels: ``N x C x 8 x 8`` ``float32`` template kernels on the CPU (``None``: no targets).
+        ids: the ``N`` target ids, in order.
+        next_id: the id the next added target gets.
+        fingerprint: the weights the kernels were made with (:func:`weights_fingerprint`).
+    """
+
+    kernels: torch.Tensor | None
+    ids: NDArray[np.int64]
+    next_id: int
+    fingerprint: str
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the state to a ``.safetensors`` file (atomically); returns the path."""
+        return save_state_file(
+            path, self.kernels, self.ids, self.next_id, {"fingerprint": self.fingerprint}
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RefinerState:
+        """Read a state written by :meth:`save`."""
+        kernels, ids, next_id, metadata = load_state_file(path)
+        return cls(kernels, ids, next_id, metadata.get("fingerprint", ""))
 
 
 class Refiner:
@@ -112,6 +194,12 @@ class Refiner:
             (faster there).
         compile: wrap the torch backend in ``torch.compile`` (CUDA graphs on CUDA). Each new
             number of targets compiles again; the first calls take seconds to minutes.
+        gate: the safe-refine gate (docs/reliability.md): ``None``/``False`` (off, the
+            default here and for :meth:`from_network`), ``True`` (default thresholds), a
+            :class:`~alpha_refine.gate.GateConfig` or a mapping of its fields.
+
+    A refiner is not thread-safe: give each thread (or video) its own, from :meth:`clone`
+    to share the prepared network instead of copying it.
     """
 
     def __init__(
@@ -128,6 +216,7 @@ class Refiner:
         precision: Precision = "float32",
         crop: Crop = "auto",
         compile: bool = False,
+        gate: GateOption = None,
     ) -> None:
         if config is not None and not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
@@ -149,6 +238,7 @@ class Refiner:
             precision=precision,
             crop=crop,
             compile=compile,
+            gate=gate,
         )
 
     @classmethod
@@ -183,7 +273,8 @@ class Refiner:
                 and ``HF_HOME`` work as usual.
             options: refiner options as for the constructor (``device``, ``color``,
                 ``box_format``...). Options the weights were made for (their ``inference``
-                config, e.g. ``geometry``) are the defaults.
+                config, e.g. ``geometry`` or ``gate``) are the defaults; without a ``gate``
+                there, :data:`PRETRAINED_GATE` is.
         """
         network, info = load_pretrained(
             name_or_path,
@@ -192,7 +283,9 @@ class Refiner:
             local_files_only=local_files_only,
             token=token,
         )
-        refiner = cls.from_network(network, **{**info.inference, **options})
+        refiner = cls.from_network(
+            network, **{"gate": PRETRAINED_GATE, **info.inference, **options}
+        )
         refiner.weights_info = info
         return refiner
 
@@ -236,6 +329,7 @@ class Refiner:
         precision: Precision = "float32",
         crop: Crop = "auto",
         compile: bool = False,
+        gate: GateOption = None,
     ) -> None:
         check_choice("color", color, COLORS)
         check_choice("box_format", box_format, BOX_FORMATS)
@@ -268,6 +362,7 @@ class Refiner:
         self.backend = backend
         self.precision = precision
         self.crop = crop
+        self.gate = gate
         self._engine: Engine
         if backend == "onnxruntime":
             from alpha_refine.onnx import OnnxRuntimeEngine
@@ -279,6 +374,7 @@ class Refiner:
         self._kernels: torch.Tensor | None = None
         self._ids: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._next_id = 0
+        self._fingerprint: str | None = None
         self.weights_info = WeightsInfo(model=network.config)
 
     @property
@@ -296,6 +392,65 @@ class Refiner:
         """Ids of the current targets, in the order :meth:`refine` takes and returns them."""
         ids: NDArray[np.int64] = self._ids.copy()
         return ids
+
+    @property
+    def gate(self) -> GateConfig | None:
+        """The safe-refine gate's thresholds, or ``None`` when off. Assign any value the
+        ``gate`` option takes (``True``, ``False``, a ``GateConfig``, a mapping) to change it."""
+        return self._gate
+
+    @gate.setter
+    def gate(self, value: GateOption) -> None:
+        self._gate = as_gate(value)
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits identifying the network's weights (:func:`weights_fingerprint`)."""
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.network)
+        return self._fingerprint
+
+    def clone(self) -> Refiner:
+        """A refiner with the same weights and options but no targets.
+
+        The prepared network (or ONNX Runtime session) is shared, not copied: cheap, and the
+        two may refine in different threads at once (not with ``compile=True`` on CUDA, whose
+        CUDA graphs reuse their buffers). Targets are never shared.
+        """
+        twin = copy.copy(self)
+        twin.reset()
+        return twin
+
+    def get_state(self) -> RefinerState:
+        """The targets (template kernels, ids): :meth:`set_state` on this refiner or one with
+        the same weights resumes with bit-identical results. ``.save(path)`` writes it."""
+        kernels = None if self._kernels is None else self._kernels.detach().cpu().clone()
+        return RefinerState(kernels, self._ids.copy(), self._next_id, self.fingerprint)
+
+    def set_state(self, state: RefinerState) -> None:
+        """Replace the targets with those of :meth:`get_state` (or ``RefinerState.load``).
+
+        Raises ``ValueError`` when the state was made with other weights or does not fit.
+        """
+        if not isinstance(state, RefinerState):
+            raise TypeError(f"state must be a RefinerState, got {type(state).__name__}")
+        if state.fingerprint != self.fingerprint:
+            raise ValueError(
+                f"state was made with other weights (fingerprint {state.fingerprint!r}, "
+                f"this refiner's is {self.fingerprint!r}): its template kernels do not fit"
+            )
+        count = 0 if state.kernels is None else len(state.kernels)
+        ids = np.asarray(state.ids, dtype=np.int64).reshape(-1)
+        if len(ids) != count or len(set(ids.tolist())) != count:
+            raise ValueError(f"state has {count} kernels but ids {ids.tolist()} (need unique)")
+        if count and state.next_id <= int(ids.max()):
+            raise ValueError(f"state next_id {state.next_id} must exceed its ids {ids.tolist()}")
+        kernels = None
+        if state.kernels is not None and count:
+            kernels = state.kernels.to(self._engine.device, torch.float32).clone()
+        self._kernels = kernels
+        self._ids = ids.copy()
+        self._next_id = int(state.next_id)
 
     def initialize(self, frame: NDArray[Any], box: ArrayLike) -> None:
         """Set the target(s) from a frame where their boxes are known (usually the first).
@@ -364,7 +519,8 @@ class Refiner:
             return_mask: also return the mask (defaults to the refiner's ``return_mask``).
 
         Returns:
-            :class:`RefineResult` ``(box, mask)``, shapes following ``box``.
+            :class:`RefineResult`: unpacks as ``box, mask``; also ``confidence`` and ``gated``
+            per target. Shapes follow ``box``.
         """
         if self._kernels is None or not len(self._ids):
             raise RuntimeError(
@@ -384,24 +540,35 @@ class Refiner:
             )
         windows = search_windows(boxes)
         crops = self._crops(pixels, reverse_channels, windows)
-        corner_tensor, probability_tensor = self._engine.search(crops, self._kernels, want_mask)
-        corners = corner_tensor.double().cpu().numpy()
+        search = self._engine.search(crops, self._kernels, want_mask)
+        corners = search.corners.double().cpu().numpy()
         if not np.all(np.isfinite(corners)):
             raise RuntimeError("the network produced non-finite corners; are the weights broken?")
         inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
         frame_shape = (int(pixels.shape[0]), int(pixels.shape[1]))
         refined = clip_boxes(refined, frame_shape, self.min_box_size)
+        confidence = search.confidence.double().cpu().numpy()
+        probabilities = None if search.mask is None else search.mask.float().cpu().numpy()
+        gated = np.zeros(len(boxes), dtype=bool)
+        if self.gate is not None:
+            base = clip_boxes(boxes, frame_shape, self.min_box_size)
+            mask_boxes = None
+            if probabilities is not None and self.gate.min_mask_iou is not None:
+                mask_boxes = boxes_from_crop(crop_mask_boxes(probabilities), windows)
+            gated = gate_targets(self.gate, base, refined, confidence, mask_boxes)
+            refined = np.where(gated[:, None], base, refined)
         out_boxes = convert_boxes(refined, "xywh", self.box_format)
         masks = None
-        if probability_tensor is not None:
-            probabilities = probability_tensor.float().cpu().numpy()
+        if probabilities is not None:
             masks = np.stack(
                 [paste_mask(p, w, frame_shape) for p, w in zip(probabilities, windows, strict=True)]
             )
         if single:
-            return RefineResult(out_boxes[0], None if masks is None else masks[0])
-        return RefineResult(out_boxes, masks)
+            return RefineResult(
+                out_boxes[0], None if masks is None else masks[0], confidence[0, ...], gated[0, ...]
+            )
+        return RefineResult(out_boxes, masks, confidence, gated)
 
     def _template_kernels(self, frame: NDArray[Any], box: ArrayLike) -> torch.Tensor:
         pixels, reverse_channels = frame_pixels(frame, self.color)
@@ -431,5 +598,5 @@ class Refiner:
         return (
             f"Refiner(backbone={self.config.backbone!r}, device={str(self.device)!r}, "
             f"backend={self.backend!r}, color={self.color!r}, box_format={self.box_format!r}, "
-            f"targets={self.num_targets})"
+            f"gate={'on' if self.gate else 'off'}, targets={self.num_targets})"
         )

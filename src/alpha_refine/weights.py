@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from alpha_refine._atomic import write_atomic, write_files_atomic
 from alpha_refine._checkpoint import extract_state_dict, read_torch_checkpoint
 from alpha_refine.config import ModelConfig
 from alpha_refine.model.network import AlphaRefineNet
@@ -110,24 +111,6 @@ class WeightsInfo:
 # --- saving ---------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so an interrupted write never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; weights are meant to be read
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(
     network: AlphaRefineNet,
     directory: str | os.PathLike[str],
@@ -139,7 +122,8 @@ def save_weights(
     """Write ``model.safetensors`` and ``config.json`` for ``network`` into ``directory``.
 
     ``dtype="float16"`` halves the file; floating-point tensors are loaded back as float32.
-    Returns the directory.
+    Returns the directory. The files are replaced atomically: if writing fails (e.g. a full
+    disk: :class:`~alpha_refine._atomic.WriteError`), the earlier files are left intact.
     """
     if dtype not in STORAGE_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(STORAGE_DTYPES)}, got {dtype!r}")
@@ -157,9 +141,51 @@ def save_weights(
     config_text = json.dumps(info.to_dict(), indent=2, sort_keys=True)
     blob = save_safetensors_bytes(tensors, metadata={_METADATA_KEY: config_text})
     out = Path(directory)
-    _atomic_write(out / WEIGHTS_NAME, blob)
-    _atomic_write(out / CONFIG_NAME, (config_text + "\n").encode())
+    # Both written before either is renamed: a failure (a full disk) leaves the old pair.
+    write_files_atomic({out / WEIGHTS_NAME: blob, out / CONFIG_NAME: (config_text + "\n").encode()})
     return out
+
+
+def weights_fingerprint(network: AlphaRefineNet) -> str:
+    """16 hex digits of a SHA-256 over the network's weights: equal fingerprints, same weights."""
+    digest = hashlib.sha256()
+    for key, value in sorted(network.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --- refiner state (template kernels) -------------------------------------------------------
+
+_STATE_FORMAT = "alpha-refine-state"
+
+
+def save_state_file(
+    path: str | os.PathLike[str],
+    kernels: torch.Tensor | None,
+    ids: Any,
+    next_id: int,
+    metadata: Mapping[str, str],
+) -> Path:
+    """Write a refiner's targets (``kernels``, ``ids``) to a ``.safetensors`` file atomically."""
+    tensors = {"ids": torch.as_tensor(ids, dtype=torch.int64).reshape(-1).contiguous()}
+    if kernels is not None:
+        tensors["kernels"] = kernels.detach().cpu().float().contiguous()
+    header = {**metadata, "format": _STATE_FORMAT, "next_id": str(int(next_id))}
+    return write_atomic(path, save_safetensors_bytes(tensors, metadata=header))
+
+
+def load_state_file(
+    path: str | os.PathLike[str],
+) -> tuple[torch.Tensor | None, Any, int, dict[str, str]]:
+    """``(kernels, ids, next_id, metadata)`` from :func:`save_state_file`'s file."""
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"state file not found: {source}")
+    tensors, metadata = _read_safetensors(source)
+    if metadata.get("format") != _STATE_FORMAT or "ids" not in tensors:
+        raise WeightsError(f"{source}: not a refiner state file (RefinerState.save writes them)")
+    return tensors.get("kernels"), tensors["ids"].numpy(), int(metadata["next_id"]), metadata
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from alpha_refine._atomic import write_atomic
 from alpha_refine.data.datasets import load_dataset
 from alpha_refine.data.images import load_coco, load_saliency
 from alpha_refine.data.sequence import Sequence, read_image
@@ -181,9 +182,8 @@ class _OffsetSampler(torch.utils.data.Sampler[int]):
 
 
 def _atomic_save(state: dict[str, Any], path: Path) -> None:
-    temporary = path.with_suffix(".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    """``torch.save`` through a temporary file: a failed save keeps the earlier checkpoint."""
+    write_atomic(path, lambda stream: torch.save(state, stream))
 
 
 def _log(path: Path, row: dict[str, Any]) -> None:

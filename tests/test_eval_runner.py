@@ -30,6 +30,7 @@ from alpha_refine.eval.runner import (
     parse_shard,
     refine_saved_results,
 )
+from alpha_refine.gate import GateConfig
 from tracking_fixtures import random_weights, write_plain_dataset
 
 NAMES = ["alpha", "bravo", "charlie"]
@@ -296,3 +297,63 @@ def test_cli_errors_are_clear(
     assert "unknown tracker 'nope'" in capsys.readouterr().err
     assert main([*args, "--refiner", "none", "--shard", "2/2"]) == 2
     assert "0 <= i < n" in capsys.readouterr().err
+
+
+def test_gate_option_names_its_own_results_folder(
+    dataset: str, weights: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    common: dict[str, Any] = {"refiner": weights, "device": "cpu", "max_frames": 3}
+    off = evaluate_trackers(dataset, ["mil"], out, gate=False, progress=False, **common)
+    on = evaluate_trackers(dataset, ["mil"], out, gate=True, progress=False, **common)
+    assert off is not None and on is not None
+    assert "safe-refine gate: off" in off.table() and "safe-refine gate: on" in on.table()
+    assert json.loads((out / "mil+AR" / "run.json").read_text())["gate"] is None
+    gate = json.loads((out / "mil+AR+gate" / "run.json").read_text())["gate"]
+    assert gate == GateConfig().to_dict()
+    assert all(is_complete(out / "mil+AR+gate", n, 3) for n in NAMES)
+    # Both refined the same saved base trajectory.
+    np.testing.assert_array_equal(
+        read_result_boxes(out / "mil+AR+gate" / "alpha_base.txt"),
+        read_result_boxes(out / "mil+AR" / "alpha_base.txt"),
+    )
+    with pytest.raises(ValueError, match="gate: set it on the Refiner"):
+        evaluate_trackers(
+            dataset, ["mil"], out, refiner=runner.load_refiner(weights, "cpu"), gate=True
+        )
+
+    refined = str(tmp_path / "refined")
+    args = ["refine-results", "--dataset", dataset, "--results", str(out / "mil")]
+    args += ["--out", refined, "--refiner", weights, "--device", "cpu", "--gate", "on"]
+    assert main([*args, "--max-frames", "3", "--no-progress", "--no-plots"]) == 0
+    assert "safe-refine gate: on" in capsys.readouterr().out
+    assert is_complete(Path(refined) / "mil+AR+gate", "alpha", 3)
+
+
+def test_interrupted_evaluation_resumes_where_it_stopped(
+    dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    real = runner.track_sequence
+    runs: list[str] = []
+    interrupt = {"at": 1}  # Ctrl-C when the second sequence starts
+
+    def tracked(tracker: Any, sequence: Any, **kwargs: Any) -> Any:
+        if len(runs) == interrupt["at"]:
+            raise KeyboardInterrupt
+        runs.append(sequence.name)
+        return real(tracker, sequence, **kwargs)
+
+    monkeypatch.setattr(runner, "track_sequence", tracked)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_trackers(dataset, ["mil"], out, max_frames=3, progress=False, plots=False)
+    # Nothing half written for the interrupted sequence.
+    assert sorted(p.name for p in (out / "mil").iterdir()) == [
+        "alpha.txt",
+        "alpha_time.txt",
+        "run.json",
+    ]
+    interrupt["at"] = -1
+    report = evaluate_trackers(dataset, ["mil"], out, max_frames=3, progress=False, plots=False)
+    assert report is not None and report.sequences == NAMES
+    assert runs == ["alpha", "bravo", "charlie"]  # alpha was not run again

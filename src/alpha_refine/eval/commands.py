@@ -44,6 +44,18 @@ def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None
     else:
         parser.add_argument("--out", default=out_default, help=f"output (default {out_default})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--gate",
+        choices=("on", "off"),
+        default=None,
+        help="the refiner's safe-refine gate (keeps the base box where the refined one is "
+        "implausible; docs/reliability.md): on (default thresholds) or off; default: the "
+        "weights' default",
+    )
+
+
+def _gate(args: argparse.Namespace) -> bool | None:
+    return None if args.gate is None else args.gate == "on"
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -66,13 +78,39 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
 
 
-def _print_report(report: Any, out: str, plots: bool) -> None:
+def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments ``eval`` and ``refine-results`` pass alike to the runner."""
+    return {
+        "refiner": args.refiner,
+        "device": args.device,
+        "convention": args.convention,
+        "workers": args.workers,
+        "threads": args.threads,
+        "shard": args.shard,
+        "max_frames": args.max_frames,
+        "names": _names(args.sequences),
+        "summarize_only": args.summarize_only,
+        "plots": not args.no_plots,
+        "progress": not args.no_progress,
+        "gate": _gate(args),
+    }
+
+
+def _report(report: Any, args: argparse.Namespace) -> int:
+    """Print the table and what was written, or, after one shard, what to do next."""
+    if report is None:
+        print(
+            f"shard {args.shard} done; when every shard is, score them with the same command "
+            "and --summarize-only instead of --shard"
+        )
+        return 0
     print(report.table())
     names = ["summary.json", "table.txt"]
-    if plots:
+    if not args.no_plots:
         names += ["success.png", "precision.png", "norm_precision.png"]
-    written = [n for n in names if (Path(out) / n).is_file()]
-    print(f"\nwrote {', '.join(written)} in {out}")
+    written = [n for n in names if (Path(args.out) / n).is_file()]
+    print(f"\nwrote {', '.join(written)} in {args.out}")
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -83,57 +121,18 @@ def _eval(args: argparse.Namespace) -> int:
     if trackers == ["all"]:
         trackers = available_trackers()
     report = evaluate_trackers(
-        args.dataset,
-        trackers,
-        args.out,
-        refiner=args.refiner,
-        device=args.device,
-        feedback=args.feedback,
-        convention=args.convention,
-        workers=args.workers,
-        threads=args.threads,
-        shard=args.shard,
-        max_frames=args.max_frames,
-        names=_names(args.sequences),
-        summarize_only=args.summarize_only,
-        plots=not args.no_plots,
-        progress=not args.no_progress,
+        args.dataset, trackers, args.out, feedback=args.feedback, **_run_arguments(args)
     )
-    if report is None:
-        print(
-            f"shard {args.shard} done; when every shard is, score them with the same command "
-            "and --summarize-only instead of --shard"
-        )
-        return 0
-    _print_report(report, args.out, not args.no_plots)
-    return 0
+    return _report(report, args)
 
 
 def _refine_results(args: argparse.Namespace) -> int:
     from alpha_refine.eval.runner import refine_saved_results
 
     report = refine_saved_results(
-        args.dataset,
-        args.results,
-        args.out,
-        refiner=args.refiner,
-        name=args.name,
-        device=args.device,
-        convention=args.convention,
-        workers=args.workers,
-        threads=args.threads,
-        shard=args.shard,
-        max_frames=args.max_frames,
-        names=_names(args.sequences),
-        summarize_only=args.summarize_only,
-        plots=not args.no_plots,
-        progress=not args.no_progress,
+        args.dataset, args.results, args.out, name=args.name, **_run_arguments(args)
     )
-    if report is None:
-        print(f"shard {args.shard} done; aggregate with --summarize-only once every shard is")
-        return 0
-    _print_report(report, args.out, not args.no_plots)
-    return 0
+    return _report(report, args)
 
 
 def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +195,7 @@ def _oracle(args: argparse.Namespace) -> int:
         raise ValueError("the oracle experiment needs a refiner ('default' or weights)")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    refiner = load_refiner(args.refiner, args.device)
+    refiner = load_refiner(args.refiner, args.device, _gate(args))
     assert refiner is not None
     sequences = load_dataset(args.dataset, names=_names(args.sequences))
     result = oracle_experiment(
@@ -214,6 +213,7 @@ def _oracle(args: argparse.Namespace) -> int:
             "dataset": args.dataset,
             "refiner": args.refiner,
             "refiner_fingerprint": refiner_fingerprint(refiner),
+            "gate": None if refiner.gate is None else refiner.gate.to_dict(),
             "scale_jitter": args.scale_jitter,
             "centre_jitter": args.centre_jitter,
             "frames_per_sequence": args.frames_per_sequence,

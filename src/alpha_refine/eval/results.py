@@ -7,8 +7,8 @@ Layout of a results folder (one per tracker, e.g. ``<out>/mil`` and ``<out>/mil+
 * ``<sequence>_time.txt``: seconds per frame, one per line (frame 0: the initialisation).
 * refined results also have ``<sequence>_base.txt`` (the base tracker's boxes the refiner saw)
   and ``<sequence>_timing.txt`` (``base,refine,feedback`` seconds per frame).
-* ``run.json``: what produced the folder (tracker, refiner fingerprint, feedback, frame limit),
-  so that resuming never mixes results of different runs.
+* ``run.json``: what produced the folder (tracker, refiner fingerprint, gate, feedback, frame
+  limit), so that resuming never mixes results of different runs.
 
 Every file is written to a temporary name and renamed, and the box file is written last: a
 sequence whose box file exists with one line per frame is complete.
@@ -17,7 +17,6 @@ sequence whose box file exists with one line per frame is complete.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from alpha_refine._atomic import write_atomic
 from alpha_refine.data.annotations import read_boxes, read_numbers
 
 RUN_INFO = "run.json"
 # Keys of run.json that must match for results to be resumed or aggregated together.
-RUN_KEYS = ("tracker", "refiner_fingerprint", "feedback", "max_frames")
+RUN_KEYS = ("tracker", "refiner_fingerprint", "gate", "feedback", "max_frames")
 
 
 class ResultsMismatchError(ValueError):
@@ -50,12 +50,7 @@ def format_boxes(boxes: ArrayLike) -> str:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_atomic(path, text.encode("utf-8"))
 
 
 def write_boxes(path: str | Path, boxes: ArrayLike) -> Path:

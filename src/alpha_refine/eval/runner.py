@@ -12,7 +12,6 @@ Frames are BGR ``uint8`` and boxes ``x, y, w, h`` pixels throughout.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import multiprocessing
@@ -86,32 +85,36 @@ RefinerSpec = str | Refiner | None
 # ----------------------------------------------------------------------------- refiners
 
 
-def load_refiner(spec: str | None, device: str = "auto") -> Refiner | None:
+def load_refiner(
+    spec: str | None, device: str = "auto", gate: bool | None = None
+) -> Refiner | None:
     """The refiner named on the command line: ``"none"``/``None`` (no refiner), ``"default"``
     (the embedded model) or weights for :meth:`Refiner.from_pretrained` (folder, file, hub id).
+
+    ``gate``: ``True``/``False`` turn the safe-refine gate on (default thresholds) or off;
+    ``None`` keeps the weights' default.
     """
     if spec is None or spec.lower() == "none":
         return None
+    options: dict[str, Any] = {"device": device}
+    if gate is not None:
+        options["gate"] = gate
     if spec == "default":
         try:
-            return Refiner.from_pretrained(device=device)
+            return Refiner.from_pretrained(**options)
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f"--refiner default: the embedded model is missing from this install ({error}); "
                 "pass a weights folder, .safetensors file or hub id (for example the training "
                 "run's runs/default-r18/latest), or --refiner none for the base trackers only"
             ) from error
-    return Refiner.from_pretrained(spec, device=device)
+    return Refiner.from_pretrained(spec, **options)
 
 
 def refiner_fingerprint(refiner: Refiner) -> str:
     """16 hex digits of a SHA-256 over the network's weights: two runs with the same
     fingerprint used the same weights (a training run may have moved the files meanwhile)."""
-    digest = hashlib.sha256()
-    for key, value in sorted(refiner.network.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return refiner.fingerprint
 
 
 def _refiner_label(spec: RefinerSpec) -> str | None:
@@ -322,6 +325,7 @@ class _WorkerSetup:
     refiner: str | None
     device: str
     threads: int
+    gate: bool | None
 
 
 _worker_state: dict[str, Any] = {}
@@ -336,7 +340,7 @@ def _set_threads(threads: int | None) -> None:
 def _worker_init(setup: _WorkerSetup) -> None:
     _set_threads(setup.threads)
     _worker_state["setup"] = setup
-    _worker_state["refiner"] = load_refiner(setup.refiner, setup.device)
+    _worker_state["refiner"] = load_refiner(setup.refiner, setup.device, setup.gate)
 
 
 def _worker_run(task: _Task) -> str:
@@ -346,41 +350,50 @@ def _worker_run(task: _Task) -> str:
     return f"{task.tracker} {task.sequence}"
 
 
-def _run_tasks(
-    tasks: list[_Task],
-    sequences: dict[str, Sequence],
-    *,
-    dataset: str | SequenceOf[Sequence],
-    refiner_spec: RefinerSpec,
-    refiner: Refiner | None,
-    device: str,
-    workers: int,
-    threads: int | None,
-    progress: bool,
-) -> None:
-    if not tasks:
-        return
-    if workers <= 1:
-        _set_threads(threads)
-        for task in tqdm(tasks, desc="sequences", disable=not progress):
-            _execute(task, sequences[task.sequence], refiner, progress=progress)
-        return
-    if not isinstance(dataset, str) or isinstance(refiner_spec, Refiner):
-        raise ValueError(
-            "workers > 1 needs the dataset as a spec string and the refiner as a name or path "
-            "(each worker process loads its own)"
-        )
-    setup = _WorkerSetup(dataset, refiner_spec, device, 1 if threads is None else threads)
-    # spawn, not fork: torch and OpenCV thread pools do not survive a fork reliably.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(setup,)
-    ) as pool:
-        futures = [pool.submit(_worker_run, task) for task in tasks]
-        for future in tqdm(
-            as_completed(futures), total=len(futures), desc="sequences", disable=not progress
-        ):
-            future.result()
+@dataclass(frozen=True)
+class _Runner:
+    """How to run tasks: in this process or in workers, with which refiner."""
+
+    dataset: str | SequenceOf[Sequence]
+    refiner_spec: RefinerSpec
+    refiner: Refiner | None
+    device: str
+    workers: int
+    threads: int | None
+    gate: bool | None
+    progress: bool
+
+    def run(self, tasks: list[_Task], sequences: dict[str, Sequence]) -> None:
+        if not tasks:
+            return
+        if self.workers <= 1:
+            _set_threads(self.threads)
+            for task in tqdm(tasks, desc="sequences", disable=not self.progress):
+                _execute(task, sequences[task.sequence], self.refiner, progress=self.progress)
+            return
+        if not isinstance(self.dataset, str) or isinstance(self.refiner_spec, Refiner):
+            raise ValueError(
+                "workers > 1 needs the dataset as a spec string and the refiner as a name or "
+                "path (each worker process loads its own)"
+            )
+        threads = 1 if self.threads is None else self.threads
+        setup = _WorkerSetup(self.dataset, self.refiner_spec, self.device, threads, self.gate)
+        # spawn, not fork: torch and OpenCV thread pools do not survive a fork reliably.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(setup,),
+        ) as pool:
+            futures = [pool.submit(_worker_run, task) for task in tasks]
+            for future in tqdm(
+                as_completed(futures),
+                total=len(futures),
+                desc="sequences",
+                disable=not self.progress,
+            ):
+                future.result()
 
 
 # ------------------------------------------------------------------------------- scoring
@@ -534,9 +547,11 @@ def score_folder(
     return TrackerScores(name or folder.name, folder, summarize(scores), scores, fps)
 
 
-def refined_folder_name(tracker: str, feedback: str) -> str:
-    """``<tracker>+AR`` without feedback, ``<tracker>+AR-<feedback>`` with it."""
-    return f"{tracker}+AR" if feedback == "none" else f"{tracker}+AR-{feedback}"
+def refined_folder_name(tracker: str, feedback: str, gate: bool = False) -> str:
+    """``<tracker>+AR`` without feedback, ``<tracker>+AR-<feedback>`` with it; ``+gate``
+    appended for a refiner with the safe-refine gate on."""
+    name = f"{tracker}+AR" if feedback == "none" else f"{tracker}+AR-{feedback}"
+    return f"{name}+gate" if gate else name
 
 
 def _percent(value: float) -> str:
@@ -674,15 +689,31 @@ def _missing(folder: Path, sequences: Iterable[Sequence]) -> list[str]:
 
 
 def _resolve_refiner(
-    refiner: RefinerSpec, device: str, needed: bool
+    refiner: RefinerSpec, device: str, gate: bool | None, summarize_only: bool
 ) -> tuple[Refiner | None, str | None]:
-    """The refiner object (when ``needed``) and its fingerprint."""
+    """The refiner, loaded even to only score (its gate names the results folder), and its
+    fingerprint (``None`` when only scoring: the results' ``run.json`` has the one they used).
+    """
     if isinstance(refiner, Refiner):
-        return refiner, refiner_fingerprint(refiner)
-    if not needed or _refiner_label(refiner) is None:
-        return None, None
-    loaded = load_refiner(refiner, device)
-    return loaded, None if loaded is None else refiner_fingerprint(loaded)
+        if gate is not None:
+            raise ValueError("gate: set it on the Refiner given (Refiner(gate=...)), not here")
+        loaded: Refiner | None = refiner
+    else:
+        loaded = load_refiner(refiner, device, gate)
+    if loaded is None or summarize_only:
+        return loaded, None
+    return loaded, refiner_fingerprint(loaded)
+
+
+def _gated(refiner: Refiner | None) -> bool:
+    return refiner is not None and refiner.gate is not None
+
+
+def _refiner_notes(refiner: Refiner | None) -> list[str]:
+    if refiner is None:
+        return []
+    gate = "off" if refiner.gate is None else f"on ({refiner.gate.describe()})"
+    return [f"safe-refine gate: {gate}"]
 
 
 def evaluate_trackers(
@@ -702,10 +733,11 @@ def evaluate_trackers(
     summarize_only: bool = False,
     plots: bool = True,
     progress: bool = True,
+    gate: bool | None = None,
 ) -> EvalReport | None:
     """Run OpenCV base trackers with and without the refiner and compare them.
 
-    Results go to ``<out>/<tracker>/`` and ``<out>/<tracker>+AR[-feedback]/`` (see
+    Results go to ``<out>/<tracker>/`` and ``<out>/<tracker>+AR[-feedback][+gate]/`` (see
     :func:`refined_folder_name`); complete sequences are skipped. Without ``shard`` the results
     of all sequences are then scored into an :class:`EvalReport`, also written as
     ``<out>/summary.json``, ``<out>/table.txt`` and ``<out>/success.png``/``precision.png``
@@ -732,6 +764,8 @@ def evaluate_trackers(
         summarize_only: run nothing, score the existing results.
         plots: write the PNG plots.
         progress: show progress bars.
+        gate: turn the refiner's safe-refine gate on (``True``, default thresholds) or off
+            (``False``); ``None`` keeps the weights' default. Not with a :class:`Refiner`.
     """
     _check_workers(workers, threads)
     if feedback not in FEEDBACK_MODES:
@@ -745,18 +779,19 @@ def evaluate_trackers(
         raise ValueError("the dataset has no sequences")
     label = _refiner_label(refiner)
     feedbacks = {name: _feedback_for(name, feedback, summarize_only) for name in trackers}
-    loaded, fingerprint = _resolve_refiner(refiner, device, needed=not summarize_only)
+    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only)
+    folders = {n: refined_folder_name(n, feedbacks[n], _gated(loaded)) for n in trackers}
 
     if not summarize_only:
         selected = _select_shard(all_sequences, shard)
         tasks = []
         for name in trackers:
             base_dir = out / name
-            claim_folder(base_dir, _run_info(name, None, None, "none", max_frames))
+            claim_folder(base_dir, _run_info(name, (None, None, None), "none", max_frames))
             refined_dir = None
             if loaded is not None:
-                refined_dir = out / refined_folder_name(name, feedbacks[name])
-                info = _run_info(name, label, fingerprint, feedbacks[name], max_frames)
+                refined_dir = out / folders[name]
+                info = _run_info(name, (label, loaded, fingerprint), feedbacks[name], max_frames)
                 claim_folder(refined_dir, info)
             for sequence in selected:
                 count = len(sequence)
@@ -774,17 +809,8 @@ def evaluate_trackers(
                         max_frames,
                     )
                 )
-        _run_tasks(
-            tasks,
-            {s.name: s for s in all_sequences},
-            dataset=dataset,
-            refiner_spec=refiner,
-            refiner=loaded,
-            device=device,
-            workers=workers,
-            threads=threads,
-            progress=progress,
-        )
+        runner = _Runner(dataset, refiner, loaded, device, workers, threads, gate, progress)
+        runner.run(tasks, {s.name: s for s in all_sequences})
         if shard is not None:
             return None
 
@@ -792,7 +818,7 @@ def evaluate_trackers(
     missing: list[str] = []
     for name in trackers:
         base_dir = out / name
-        refined_dir = out / refined_folder_name(name, feedbacks[name]) if label else None
+        refined_dir = out / folders[name] if label else None
         for folder in (base_dir, refined_dir):
             if folder is not None:
                 missing += [f"{folder.name}/{m}" for m in _missing(folder, all_sequences)]
@@ -806,7 +832,7 @@ def evaluate_trackers(
         base = score_folder(out / name, all_sequences, conv, name=name)
         refined = None
         if label is not None:
-            folder = out / refined_folder_name(name, feedbacks[name])
+            folder = out / folders[name]
             refined = score_folder(folder, all_sequences, conv, name=folder.name)
             if fingerprint is None:
                 fingerprint = (read_run_info(folder) or {}).get("refiner_fingerprint")
@@ -814,6 +840,7 @@ def evaluate_trackers(
     notes = ["FPS: frames over seconds summed over all sequences, first frames left out"]
     if label is not None:
         notes[0] += f"{_device(loaded)}; +AR: base tracker + refiner (+ feedback) per frame"
+    notes += _refiner_notes(loaded)
     report = EvalReport(
         conv,
         dataset if isinstance(dataset, str) else "in-memory sequences",
@@ -843,15 +870,16 @@ def _device(refiner: Refiner | None) -> str:
 
 def _run_info(
     tracker: str,
-    refiner: str | None,
-    fingerprint: str | None,
+    refiner: tuple[str | None, Refiner | None, str | None],
     feedback: str,
     max_frames: int | None,
 ) -> dict[str, Any]:
+    label, loaded, fingerprint = refiner
     return {
         "tracker": tracker,
-        "refiner": refiner,
+        "refiner": label,
         "refiner_fingerprint": fingerprint,
+        "gate": None if loaded is None or loaded.gate is None else loaded.gate.to_dict(),
         "feedback": feedback,
         "max_frames": max_frames,
         "opencv": cv2.__version__,
@@ -875,14 +903,15 @@ def refine_saved_results(
     summarize_only: bool = False,
     plots: bool = True,
     progress: bool = True,
+    gate: bool | None = None,
 ) -> EvalReport | None:
     """Refine the saved results of any tracker, offline, and compare both.
 
     ``results`` holds one file per sequence (``<seq>.txt`` or the got10k toolkit's
     ``<seq>/<seq>_001.txt``), one ``x, y, w, h`` box per frame separated by commas, tabs or
     spaces. The refiner starts on each sequence's first-frame ground truth and refines every
-    later saved box; the refined results go to ``<out>/<name>+AR/`` (``name`` defaults to the
-    results folder's name). Sequences without a saved result are left out with a warning.
+    later saved box; the refined results go to ``<out>/<name>+AR[+gate]/`` (``name`` defaults
+    to the results folder's name). Sequences without a saved result are left out with a warning.
 
     No feedback is possible: the saved trajectory was produced without the refiner and cannot
     react to it, so this measures refinement of a fixed trajectory (``feedback="none"``). The
@@ -907,27 +936,19 @@ def refine_saved_results(
         sequences = [s for s in sequences if s.name not in set(absent)]
     if not sequences:
         raise ValueError(f"{results}: no saved result for any sequence of the dataset")
-    refined_dir = out / refined_folder_name(tracker_name, "none")
     label = _refiner_label(refiner)
-    loaded, fingerprint = _resolve_refiner(refiner, device, needed=not summarize_only)
+    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only)
+    refined_dir = out / refined_folder_name(tracker_name, "none", _gated(loaded))
     if not summarize_only:
-        claim_folder(refined_dir, _run_info(tracker_name, label, fingerprint, "none", max_frames))
+        info = _run_info(tracker_name, (label, loaded, fingerprint), "none", max_frames)
+        claim_folder(refined_dir, info)
         tasks = [
             _Task(s.name, tracker_name, None, str(refined_dir), "none", max_frames, str(results))
             for s in _select_shard(sequences, shard)
             if not is_complete(refined_dir, s.name, len(s))
         ]
-        _run_tasks(
-            tasks,
-            {s.name: s for s in sequences},
-            dataset=dataset,
-            refiner_spec=refiner,
-            refiner=loaded,
-            device=device,
-            workers=workers,
-            threads=threads,
-            progress=progress,
-        )
+        runner = _Runner(dataset, refiner, loaded, device, workers, threads, gate, progress)
+        runner.run(tasks, {s.name: s for s in sequences})
         if shard is not None:
             return None
     missing = _missing(refined_dir, sequences)
@@ -948,7 +969,8 @@ def refine_saved_results(
         notes=[
             "offline refinement of saved results: no feedback to the tracker is possible; "
             "Base FPS from the saved time files (if any), +AR FPS counts the refiner alone"
-            + _device(loaded)
+            + _device(loaded),
+            *_refiner_notes(loaded),
         ],
     )
     _write_outputs(report, out, plots)

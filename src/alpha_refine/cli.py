@@ -44,7 +44,22 @@ def _export_onnx(args: argparse.Namespace) -> int:
     network, info = load_pretrained(
         args.name_or_path, revision=args.revision, local_files_only=args.local_files_only
     )
-    paths = export_onnx(network, args.out_dir, opset=args.opset, metadata=info.to_dict())
+    calibration = None
+    if args.calibration is not None:
+        if args.precision != "int8":
+            raise ValueError("--calibration is only used with --precision int8")
+        from alpha_refine._quantize import calibration_crops
+        from alpha_refine.data import load_dataset
+
+        calibration = calibration_crops(load_dataset(args.calibration))
+    paths = export_onnx(
+        network,
+        args.out_dir,
+        opset=args.opset,
+        metadata=info.to_dict(),
+        precision=args.precision,
+        calibration=calibration,
+    )
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -151,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     onnx_export.add_argument("out_dir", help="folder to write")
     onnx_export.add_argument(
         "--opset", type=int, default=None, help="ONNX opset (exporter default)"
+    )
+    onnx_export.add_argument(
+        "--precision",
+        choices=("float32", "int8"),
+        default="float32",
+        help="int8: the ResNet trunk quantized for ONNX Runtime on CPUs (docs/performance.md), "
+        "calibrated on the package's synthetic sequences unless --calibration is given",
+    )
+    onnx_export.add_argument(
+        "--calibration",
+        metavar="DATASET",
+        help="int8 calibration sequences: a dataset spec as for eval --dataset (plain:DIR, ...)",
     )
     onnx_export.set_defaults(run=_export_onnx)
     trainer = commands.add_parser(

@@ -35,7 +35,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from alpha_refine.geometry import CROP_SIZE
 from alpha_refine.model.heads import corner_confidence
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
+
+if TYPE_CHECKING:
+    from alpha_refine._quantize import CalibrationCrops
 
 TEMPLATE = "template"
 REFINE = "refine"
@@ -151,17 +154,33 @@ def export_graphs(network: AlphaRefineNet, opset: int | None = None) -> dict[str
     return serialised
 
 
+def _with_precision(
+    graphs: dict[str, bytes], precision: str, calibration: CalibrationCrops | None = None
+) -> dict[str, bytes]:
+    if precision == "float32":
+        return graphs
+    if precision != "int8":
+        raise ValueError(f"ONNX precision must be 'float32' or 'int8', got {precision!r}")
+    from alpha_refine._quantize import quantize_graphs
+
+    return quantize_graphs(graphs, calibration)
+
+
 def export_onnx(
     network: AlphaRefineNet,
     directory: str | os.PathLike[str],
     *,
     opset: int | None = None,
     metadata: Mapping[str, Any] | None = None,
+    precision: Literal["float32", "int8"] = "float32",
+    calibration: CalibrationCrops | None = None,
 ) -> list[Path]:
     """Write ``template.onnx``, ``refine.onnx`` and ``refine_mask.onnx`` into ``directory``.
 
     See the module docs for their inputs and outputs. ``metadata`` (JSON-serialisable, e.g. the
     weights' ``WeightsInfo.to_dict()``) is added to each graph's ``alpha_refine`` metadata.
+    ``precision="int8"`` writes int8 graphs (same inputs and outputs), calibrated on
+    ``calibration`` (default: synthetic sequences); see :mod:`alpha_refine._quantize`.
     Returns the written paths.
     """
     import onnx
@@ -169,7 +188,8 @@ def export_onnx(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, blob in export_graphs(network, opset).items():
+    graphs = _with_precision(export_graphs(network, opset), precision, calibration)
+    for name, blob in graphs.items():
         if metadata is not None:
             proto = onnx.load_from_string(blob)
             for entry in proto.metadata_props:
@@ -214,9 +234,18 @@ class OnnxRuntimeEngine:
                 )
 
     @classmethod
-    def from_network(cls, network: AlphaRefineNet, threads: int | None = None) -> OnnxRuntimeEngine:
-        """Export ``network`` in memory (a few seconds per graph) and open the sessions."""
-        return cls(export_graphs(network), threads)
+    def from_network(
+        cls,
+        network: AlphaRefineNet,
+        threads: int | None = None,
+        precision: Literal["float32", "int8"] = "float32",
+    ) -> OnnxRuntimeEngine:
+        """Export ``network`` in memory (a few seconds per graph) and open the sessions.
+
+        ``precision="int8"`` quantizes the graphs first (:mod:`alpha_refine._quantize`,
+        calibrated on synthetic sequences; tens of seconds).
+        """
+        return cls(_with_precision(export_graphs(network), precision), threads)
 
     @staticmethod
     def _array(tensor: Tensor) -> np.ndarray[Any, Any]:

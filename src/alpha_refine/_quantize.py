@@ -1,0 +1,233 @@
+"""Int8 quantization of the exported ONNX graphs for ONNX Runtime on CPUs (``precision="int8"``).
+
+Static QDQ quantization with ``onnxruntime.quantization.quantize_static``: int8 weights per
+output channel, uint8 activations whose ranges are calibrated on crops of the package's
+synthetic sequences (offline, no data needed) or of sequences you give: the mean over batches
+of 8 crops of each batch's min and max (less swayed by one extreme crop than the global
+min/max, and measured slightly closer to float32).
+
+Only the **ResNet trunk** is quantized, with the mask head's adjust layers and lateral
+convolutions, which read only trunk features: every node that does not depend on the template
+``kernels`` input (convolutions, residual additions, the max-pool, ReLUs), so ONNX Runtime runs
+the trunk in int8 from the first convolution to layer3 (VNNI instructions where the CPU has
+them). The correlation, its 1x1 convolutions, the corner towers, the soft-argmax and the mask
+decoder's top-down path stay float32: quantizing them as well saved only about a tenth more
+time here and tripled the trained model's median box deviation (docs/performance.md).
+
+Boxes then differ from float32 ones by a fraction of a pixel on the trained default model,
+far beyond the 1e-3 px fidelity tolerance of the float32 paths; docs/performance.md gives the
+measured deviation and speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from alpha_refine._inputs import as_rgb_frame
+from alpha_refine.data.augment import jitter_box
+from alpha_refine.data.sequence import Sequence
+from alpha_refine.geometry import CROP_SIZE, crop_and_resize, search_windows
+
+QUANTIZED_OPS = ("Conv", "Add", "MaxPool", "Relu")
+"""Operator types quantized, in the part of each graph that does not read ``kernels``."""
+
+CALIBRATION_SEQUENCES = 16
+CALIBRATION_SEED = 20_240_607  # not the demo clip's seed, so the demo is held out
+_BATCH = 8  # crops per calibration run
+
+
+@dataclass(frozen=True)
+class CalibrationCrops:
+    """Crops the activation ranges are calibrated on (``float32`` RGB, ``0..255``).
+
+    Attributes:
+        templates: ``T x 256 x 256 x 3`` template crops.
+        searches: ``S x 256 x 256 x 3`` search crops.
+        template_index: ``S`` index of each search crop's template.
+    """
+
+    templates: NDArray[np.float32]
+    searches: NDArray[np.float32]
+    template_index: NDArray[np.int64]
+
+
+def synthetic_calibration_sequences(count: int | None = None) -> list[Sequence]:
+    """The default calibration data: ``count`` (default :data:`CALIBRATION_SEQUENCES`) of the
+    package's synthetic sequences, 320 x 240, 12 frames each."""
+    from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
+
+    generator = SyntheticSequences(
+        count or CALIBRATION_SEQUENCES, SyntheticConfig(length=12), seed=CALIBRATION_SEED
+    )
+    return generator.sequences()
+
+
+def calibration_crops(
+    sequences: Iterable[Sequence] | None = None,
+    *,
+    searches_per_sequence: int = 3,
+    jitter: float = 0.25,
+    seed: int = 0,
+) -> CalibrationCrops:
+    """Template and search crops cut from ``sequences`` as the refiner cuts them.
+
+    Each sequence gives its first visible box as a template and ``searches_per_sequence``
+    evenly spaced later frames with the ground truth jittered in centre and scale by
+    ``jitter`` (as in the oracle experiment), standing in for a base tracker's boxes.
+    ``None``: :func:`synthetic_calibration_sequences`.
+    """
+    if searches_per_sequence < 1:
+        raise ValueError(f"searches_per_sequence must be >= 1, got {searches_per_sequence}")
+    rng = np.random.default_rng(seed)
+    templates: list[NDArray[Any]] = []
+    searches: list[NDArray[Any]] = []
+    index: list[int] = []
+
+    def crop(frame: NDArray[Any], box: NDArray[np.float64]) -> NDArray[Any]:
+        return crop_and_resize(as_rgb_frame(frame, "bgr"), search_windows(box[None])[0], CROP_SIZE)
+
+    for sequence in synthetic_calibration_sequences() if sequences is None else sequences:
+        visible = np.flatnonzero(sequence.visible)
+        if len(visible) < 2:
+            continue
+        first, rest = int(visible[0]), visible[1:]
+        picks = np.linspace(0, len(rest) - 1, min(searches_per_sequence, len(rest)))
+        templates.append(crop(sequence.frame(first), sequence.boxes[first]))
+        for frame_index in rest[picks.round().astype(int)]:
+            box = jitter_box(sequence.boxes[frame_index], rng, jitter, jitter)
+            searches.append(crop(sequence.frame(int(frame_index)), box))
+            index.append(len(templates) - 1)
+    if not searches:
+        raise ValueError("calibration needs a sequence with two or more visible frames")
+    return CalibrationCrops(
+        np.stack(templates).astype(np.float32),
+        np.stack(searches).astype(np.float32),
+        np.asarray(index, dtype=np.int64),
+    )
+
+
+def trunk_nodes(model: Any) -> list[str]:
+    """Names of the nodes of an ONNX ``model`` that do not depend on its ``kernels`` input."""
+    tainted = {"kernels"}
+    names = []
+    for node in model.graph.node:  # topologically sorted, as ONNX requires
+        if tainted.intersection(node.input):
+            tainted.update(node.output)
+        else:
+            names.append(node.name)
+    return names
+
+
+class _Feeds:
+    """A calibration data reader (duck-typed, as ONNX Runtime allows) over input dicts."""
+
+    def __init__(self, feeds: list[dict[str, NDArray[np.float32]]]) -> None:
+        self._feeds: Iterator[dict[str, NDArray[np.float32]]] = iter(feeds)
+
+    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+        return next(self._feeds, None)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the quantizer's advice and progress (root-logger warnings, prints)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def quantize_graph(
+    blob: bytes,
+    feeds: list[dict[str, NDArray[np.float32]]],
+    cache: Path | None = None,
+) -> bytes:
+    """Int8 copy of one serialised graph, activation ranges calibrated on ``feeds``.
+
+    ``cache``: a JSON file of activation ranges; read if it exists (``feeds`` unused), else
+    written, so graphs cut from one export (``refine``, ``refine_mask``) are calibrated once.
+    """
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model = onnx.load_from_string(blob)
+    with tempfile.TemporaryDirectory() as folder, _quiet():
+        path = Path(folder) / "int8.onnx"
+        quantize_static(
+            model,
+            path,
+            _Feeds(feeds),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            nodes_to_quantize=trunk_nodes(model),
+            calibrate_method=CalibrationMethod.MinMax,
+            calibration_cache_path=cache,
+            extra_options={"CalibMovingAverage": True},
+        )
+        quantized = onnx.load(path)
+    for entry in quantized.metadata_props:
+        if entry.key == "alpha_refine":
+            entry.value = json.dumps({**json.loads(entry.value), "precision": "int8"})
+    serialised: bytes = quantized.SerializeToString()
+    return serialised
+
+
+def quantize_graphs(
+    graphs: Mapping[str, bytes], calibration: CalibrationCrops | None = None
+) -> dict[str, bytes]:
+    """Int8 copies of :func:`alpha_refine.onnx.export_graphs`' float32 graphs.
+
+    ``calibration``: crops to calibrate on (default: :func:`calibration_crops` of the synthetic
+    sequences). The search graphs are calibrated with the float32 template graph's kernels.
+    Takes several seconds per graph.
+    """
+    import onnxruntime
+
+    from alpha_refine.onnx import REFINE_MASK, TEMPLATE
+
+    crops = calibration_crops() if calibration is None else calibration
+    session = onnxruntime.InferenceSession(graphs[TEMPLATE], providers=["CPUExecutionProvider"])
+    (kernels,) = session.run(None, {"crops": crops.templates})
+    batches = range(0, len(crops.searches), _BATCH)
+    feeds = {
+        TEMPLATE: [
+            {"crops": crops.templates[i : i + _BATCH]}
+            for i in range(0, len(crops.templates), _BATCH)
+        ],
+        "search": [
+            {
+                "crops": crops.searches[i : i + _BATCH],
+                "kernels": kernels[crops.template_index[i : i + _BATCH]],
+            }
+            for i in batches
+        ],
+    }
+    quantized = {TEMPLATE: quantize_graph(graphs[TEMPLATE], feeds[TEMPLATE])}
+    with tempfile.TemporaryDirectory() as folder:
+        cache = Path(folder) / "ranges.json"
+        # The mask graph first: its ranges cover every tensor of the box-only graph.
+        for name in sorted(set(graphs) - {TEMPLATE}, key=lambda n: n != REFINE_MASK):
+            quantized[name] = quantize_graph(graphs[name], feeds["search"], cache)
+    return {name: quantized[name] for name in graphs}

@@ -407,7 +407,8 @@ def test_benchmark_quick_mode_checks_every_path(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "b.json").read_text())["problems"] == []
     (result,) = report["results"]
     timed = result["targets"]["2"]
-    expected_paths = {"eager", "torch"} | ({"onnxruntime"} if onnx_available() else set())
+    onnx_paths = {"onnxruntime", "onnxruntime-int8"}
+    expected_paths = {"eager", "torch"} | (onnx_paths if onnx_available() else set())
     for operation in ("initialize", "refine_box", "refine_mask"):
         assert set(timed[operation]) == expected_paths
         assert all(stats["median_ms"] > 0 for stats in timed[operation].values())

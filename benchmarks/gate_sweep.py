@@ -36,7 +36,7 @@ GRID = {
     "min_iou": [None, 0.3, 0.5, 0.6, 0.7],
     "max_scale_change": [None, 1.25, 1.5],
     "max_aspect_change": [None, 1.25, 1.5],
-    "min_confidence": [None, 0.1, 0.2, 0.3],
+    "min_confidence": [None, 0.05, 0.1, 0.15, 0.2],
 }
 
 

@@ -75,19 +75,22 @@ def test_result_unpacks_as_box_and_mask_and_carries_confidence(
 
 
 def test_corner_confidence_measures_the_peak() -> None:
-    peaked = torch.full((1, 1, 16, 16), -50.0)
-    peaked[0, 0, 5, 9] = 50.0
-    split = torch.full((1, 1, 16, 16), -50.0)
-    split[0, 0, 5, 9:11] = 50.0  # two neighbours share the mass
+    def peaks(*cells: tuple[int, int]) -> torch.Tensor:
+        logits = torch.full((1, 1, 16, 16), -50.0)
+        for row, col in cells:
+            logits[0, 0, row, col] = 50.0
+        return logits
+
     flat = torch.zeros(1, 1, 16, 16)
-    values = [float(corner_confidence(m)) for m in (peaked, split, flat)]
-    assert values[0] == pytest.approx(1.0) and values[1] == pytest.approx(1.0)
-    assert values[2] == pytest.approx(4 / 256)  # the 2 x 2 cells around the centre
-    far = torch.full((1, 1, 16, 16), -50.0)
-    far[0, 0, 0, 0] = far[0, 0, 15, 15] = 50.0  # two peaks: the expectation between them
-    assert float(corner_confidence(far)) == pytest.approx(0.0, abs=1e-6)
-    both = torch.cat((peaked, flat), dim=1)  # the product over the two corners
-    assert float(corner_confidence(both)) == pytest.approx(4 / 256)
+    assert float(corner_confidence(peaks((5, 9)))) == pytest.approx(1.0)
+    # Two neighbours share the mass: half a cell from the decoded corner.
+    spread = 0.5 / np.sqrt(2 * (16**2 - 1) / 12)
+    assert float(corner_confidence(peaks((5, 9), (5, 10)))) == pytest.approx(1 - spread)
+    assert float(corner_confidence(flat)) == pytest.approx(0.0, abs=1e-6)
+    # Two far peaks: the decoded corner lies between them, where nothing is.
+    assert float(corner_confidence(peaks((0, 0), (15, 15)))) == pytest.approx(0.0, abs=1e-6)
+    both = torch.cat((peaks((5, 9)), flat), dim=1)  # the mean over the two corners
+    assert float(corner_confidence(both)) == pytest.approx(0.5)
     logits = torch.randn(8, 2, 16, 16, generator=torch.Generator().manual_seed(0)) * 5
     confidence = corner_confidence(logits)
     assert confidence.shape == (8,) and bool(((confidence >= 0) & (confidence <= 1)).all())
@@ -184,6 +187,11 @@ def test_pretrained_gate_default_comes_from_the_weights(
     loaded = Refiner.from_pretrained(tmp_path / "gated", device="cpu")
     assert loaded.gate == GateConfig(min_iou=0.25)
     assert Refiner.from_pretrained(tmp_path / "gated", device="cpu", gate=False).gate is None
+    on = Refiner.from_pretrained(tmp_path / "gated", device="cpu", gate=True)
+    assert on.gate == GateConfig(min_iou=0.25)  # on: with the weights' thresholds
+    assert Refiner.from_pretrained(tmp_path / "plain", device="cpu", gate=True).gate == (
+        PRETRAINED_GATE or GateConfig()
+    )
 
 
 # --- shared weights, threads, state -----------------------------------------------------

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-# Allocator noise: glibc returns and takes back memory in steps of a few MiB.
-RSS_TOLERANCE_MB = 16.0
+# Allocator noise: the medians of RSS readings move by a few MiB at most without a leak.
+RSS_TOLERANCE_MB = 8.0
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/statm").is_file(), reason="reads RSS from /proc (Linux)"
@@ -44,9 +44,7 @@ def _check(report: dict[str, Any], frames: int) -> None:
     assert report["frames"] == frames
     assert report["targets_added"] > 0 and report["targets_removed"] > 0 and report["resets"] > 0
     assert report["probe_identical"], "identical inputs gave other outputs after the run"
-    growth = report["rss_end_mb"] - report["rss_warmup_mb"]
-    assert growth < RSS_TOLERANCE_MB, report
-    assert report["rss_peak_after_warmup_mb"] - report["rss_warmup_mb"] < RSS_TOLERANCE_MB, report
+    assert report["rss_growth_mb"] < RSS_TOLERANCE_MB, report
 
 
 def test_short_soak_keeps_memory_flat_and_results_identical(one_thread: None) -> None:

@@ -279,7 +279,8 @@ class Refiner:
             options: refiner options as for the constructor (``device``, ``color``,
                 ``box_format``...). Options the weights were made for (their ``inference``
                 config, e.g. ``geometry`` or ``gate``) are the defaults; without a ``gate``
-                there, :data:`PRETRAINED_GATE` is.
+                there, :data:`PRETRAINED_GATE` is. ``gate=True`` turns the gate on with the
+                thresholds the weights name, if any, else the :class:`GateConfig` defaults.
         """
         network, info = load_pretrained(
             name_or_path,
@@ -288,9 +289,11 @@ class Refiner:
             local_files_only=local_files_only,
             token=token,
         )
-        refiner = cls.from_network(
-            network, **{"gate": PRETRAINED_GATE, **info.inference, **options}
-        )
+        defaults = {"gate": PRETRAINED_GATE, **info.inference}
+        chosen = {**defaults, **options}
+        if chosen["gate"] is True and isinstance(defaults["gate"], (GateConfig, Mapping)):
+            chosen["gate"] = defaults["gate"]  # on, with the thresholds the weights name
+        refiner = cls.from_network(network, **chosen)
         refiner.weights_info = info
         return refiner
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -48,30 +50,31 @@ def soft_argmax(score_map: Tensor, stride: int = CORNER_STRIDE) -> Tensor:
         return torch.stack((probabilities @ grid_x, probabilities @ grid_y), dim=1)
 
 
-def corner_confidence(score_maps: Tensor, stride: int = CORNER_STRIDE) -> Tensor:
-    """How sharply the corner maps of ``N x K x H x W`` logits peak, in ``[0, 1]``; ``N``.
+def corner_confidence(score_maps: Tensor) -> Tensor:
+    """How concentrated the corner maps of ``N x K x H x W`` logits are, in ``[0, 1]``; ``N``.
 
-    For each of the ``K`` maps (the two corners), the ``softmax`` mass near its soft-argmax
-    (the decoded corner): each cell weighs ``w(dx) * w(dy)`` with
-    ``w(d) = clamp(1.5 - |d| / stride, 0, 1)``, i.e. fully within half a cell of the corner,
-    fading to zero at one and a half cells. A map peaked on one cell, or split between two
-    neighbours, gives 1; a flat ``16 x 16`` map about 0.016. The result is the product over the
-    ``K`` maps: the chance, as the maps tell it, that every corner lies within about a cell of
-    where it was decoded.
+    For each of the ``K`` maps (the two corners), ``1 - s / s_flat``: ``s`` is the root mean
+    square distance of the ``softmax`` distribution from its expectation (the soft-argmax, i.e.
+    the decoded corner) and ``s_flat`` that of a flat map, so a map peaked on one cell gives 1,
+    two neighbouring cells 0.92, a flat map or one split between distant places 0 (clamped).
+    The result is the mean over the ``K`` maps. A low value means the decoded corners are
+    averages over a wide area: the network is unsure where they are.
     """
     n, k, height, width = score_maps.shape
     with full_precision(score_maps.device.type):
         probabilities = at_least_float32(score_maps).reshape(n, k, height * width).softmax(dim=2)
-        cols = torch.arange(width, device=score_maps.device, dtype=probabilities.dtype) * stride
-        rows = torch.arange(height, device=score_maps.device, dtype=probabilities.dtype) * stride
+        cols = torch.arange(width, device=score_maps.device, dtype=probabilities.dtype)
+        rows = torch.arange(height, device=score_maps.device, dtype=probabilities.dtype)
         grid_x = cols.repeat(height)
         grid_y = rows.repeat_interleave(width)
         expected_x = (probabilities * grid_x).sum(dim=2, keepdim=True)
         expected_y = (probabilities * grid_y).sum(dim=2, keepdim=True)
-        weight_x = (1.5 - (grid_x - expected_x).abs() / stride).clamp(0.0, 1.0)
-        weight_y = (1.5 - (grid_y - expected_y).abs() / stride).clamp(0.0, 1.0)
-        mass = (probabilities * weight_x * weight_y).sum(dim=2)
-        return mass.clamp(0.0, 1.0).prod(dim=1)
+        squared = (grid_x - expected_x).square() + (grid_y - expected_y).square()
+        spread = (probabilities * squared).sum(dim=2).clamp_min(0.0).sqrt()
+        flat = math.sqrt((width * width - 1) / 12 + (height * height - 1) / 12)
+        if flat == 0.0:  # a 1 x 1 map: one place, certain
+            return torch.ones_like(spread[:, 0])
+        return (1.0 - spread / flat).clamp(0.0, 1.0).mean(dim=1)
 
 
 class CornerHead(nn.Module):

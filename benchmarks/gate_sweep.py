@@ -33,10 +33,10 @@ from alpha_refine.geometry import clip_boxes
 from alpha_refine.trackers import is_valid_box
 
 GRID = {
-    "min_iou": [None, 0.3, 0.5, 0.6, 0.7],
-    "max_scale_change": [None, 1.25, 1.5],
-    "max_aspect_change": [None, 1.25, 1.5],
-    "min_confidence": [None, 0.05, 0.1, 0.15, 0.2],
+    "min_iou": [None, 0.3, 0.5, 0.6],
+    "max_scale_change": [None, 1.25, 1.5, 2.0],
+    "max_aspect_change": [None, 1.25, 1.5, 2.0],
+    "min_confidence": [None, 0.05, 0.08, 0.1, 0.15, 0.2],
 }
 
 
@@ -125,29 +125,32 @@ def main(argv: list[str] | None = None) -> None:
     grid = dict(GRID)
     if not args.confidence:
         grid["min_confidence"] = [None]
-    rows = []
     base_auc = {t: _auc([{**r, "refined": r["base"]} for r in data[t]], None)[0] for t in trackers}
     ungated = {t: _auc(data[t], None)[0] for t in trackers}
-    for values in itertools.product(*grid.values()):
-        gate = GateConfig(**dict(zip(grid, values, strict=True)))
+    settings = [
+        GateConfig(**dict(zip(grid, v, strict=True))) for v in itertools.product(*grid.values())
+    ]
+    scored = []
+    for gate in settings:
         results = {t: _auc(data[t], gate) for t in trackers}
         mean = float(np.mean([results[t][0] - ungated[t] for t in trackers]))
-        rows.append((mean, gate, results))
-    rows.sort(key=lambda row: -row[0])
-    print("AUC in %: base tracker | refined, no gate | refined, gated (fraction of frames gated)")
-    print("base     " + "  ".join(f"{t}={100 * base_auc[t]:.1f}" for t in trackers))
-    print("no gate  " + "  ".join(f"{t}={100 * ungated[t]:.1f}" for t in trackers))
-    for mean, gate, results in rows[: args.top]:
-        cells = "  ".join(
-            f"{t}={100 * results[t][0]:.1f} ({100 * results[t][1]:.0f}%)" for t in trackers
-        )
-        print(f"{100 * mean:+.2f}  {cells}  {gate.describe()}")
+        scored.append((mean, gate, results))
+    scored.sort(key=lambda row: -row[0])
     default = GateConfig()
-    results = {t: _auc(data[t], default) for t in trackers}
-    cells = "  ".join(
-        f"{t}={100 * results[t][0]:.1f} ({100 * results[t][1]:.0f}%)" for t in trackers
-    )
-    print(f"GateConfig() defaults: {cells}")
+    scored.insert(0, next(row for row in scored if row[1] == default))
+    print("AUC in % (share of refined frames gated); mean diff: to the ungated refiner, points")
+    print("| setting | " + " | ".join(trackers) + " | mean diff |")
+    print("| --- | " + " | ".join("---:" for _ in trackers) + " | ---: |")
+    for label, values in (("base tracker alone", base_auc), ("refined, no gate", ungated)):
+        mean = float(np.mean([values[t] - ungated[t] for t in trackers]))
+        cells = " | ".join(f"{100 * values[t]:.1f}" for t in trackers)
+        print(f"| {label} | {cells} | {100 * mean:+.2f} |")
+    for index, (mean, gate, results) in enumerate(scored[: args.top + 1]):
+        cells = " | ".join(
+            f"{100 * results[t][0]:.1f} ({100 * results[t][1]:.0f}%)" for t in trackers
+        )
+        label = gate.describe() + (" (the defaults)" if index == 0 else "")
+        print(f"| {label} | {cells} | {100 * mean:+.2f} |")
 
 
 if __name__ == "__main__":

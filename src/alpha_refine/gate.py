@@ -18,7 +18,10 @@ class GateConfig:
     """When :meth:`alpha_refine.Refiner.refine` returns the input box instead of the refined one.
 
     A target is *gated* (its input box, clipped to the frame like a refined box, is returned and
-    ``RefineResult.gated`` is true) when any check that is not ``None`` fails:
+    ``RefineResult.gated`` is true) when any check that is not ``None`` fails. The defaults are
+    a loose safety net (docs/reliability.md has the measurement): correcting the scale and
+    aspect of trackers with a fixed-size box is the refiner's job, and the confidence's scale
+    depends on the weights.
 
     Attributes:
         min_iou: the IoU of the refined box with the input box is below this.
@@ -30,9 +33,9 @@ class GateConfig:
             probability >= 0.5) with the refined box is below this; an empty mask fails.
     """
 
-    min_iou: float | None = 0.5
-    max_scale_change: float | None = 1.5
-    max_aspect_change: float | None = 1.5
+    min_iou: float | None = 0.3
+    max_scale_change: float | None = 2.0
+    max_aspect_change: float | None = 2.0
     min_confidence: float | None = None
     min_mask_iou: float | None = None
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,15 @@ def _random_network(config: ModelConfig, seed: int = 0) -> AlphaRefineNet:
 def network() -> AlphaRefineNet:
     """A ResNet-34 network with random (seeded) weights: a fixture, never a result."""
     return _random_network(ModelConfig())
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Torch on one thread during the test, restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

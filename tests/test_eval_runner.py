@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from alpha_refine import Refiner
 from alpha_refine.cli import main
@@ -33,6 +32,8 @@ from alpha_refine.eval.runner import (
 from alpha_refine.gate import GateConfig
 from tracking_fixtures import random_weights, write_plain_dataset
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 NAMES = ["alpha", "bravo", "charlie"]
 LENGTH = 6
 
@@ -46,14 +47,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(random_weights(tmp_path_factory.mktemp("weights") / "random-r18"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_result_files_round_trip(tmp_path: Path) -> None:

@@ -37,14 +37,6 @@ def r18() -> AlphaRefineNet:
     return AlphaRefineNet(ModelConfig(backbone="resnet18", mask_head=True)).eval()
 
 
-@pytest.fixture
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _refiner(network: AlphaRefineNet, **options: Any) -> Refiner:
     return Refiner.from_network(network, device="cpu", **options)
 

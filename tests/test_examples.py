@@ -23,12 +23,8 @@ from tracking_fixtures import moving_box_frames
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The CI machine is shared: one thread is much faster than an oversubscribed pool.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _load(name: str) -> dict[str, Any]:

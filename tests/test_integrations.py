@@ -41,12 +41,8 @@ def refiner() -> Refiner:
     return random_refiner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The CI machine is shared: one thread is much faster than an oversubscribed pool.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- pysot -------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from numpy.typing import ArrayLike, NDArray
 
 from alpha_refine import Refiner
@@ -30,13 +29,8 @@ def refiner() -> Refiner:
     return random_refiner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    # The CI machine is shared: one thread is much faster than an oversubscribed pool.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The CI machine is shared: one thread is much faster than an oversubscribed pool.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FakeTracker:

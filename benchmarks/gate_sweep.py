@@ -8,7 +8,9 @@ Each ``OUT/<tracker>+AR/<seq>_base.txt`` holds the boxes the refiner saw and ``<
 refined ones, so the geometric checks (IoU, scale, aspect) can be replayed without the network:
 a gated frame gets its base box clipped to the frame. ``--confidence`` also runs the refiner
 (``--refiner``, gate off) on the saved base boxes once to record each frame's confidence
-(cached as ``<seq>_confidence.txt``), for the ``min_confidence`` check. Prints the AUC
+(cached as ``<seq>_confidence.txt``), for the ``min_confidence`` check, and prints per tracker
+the confidence's 10th/90th percentiles and its Spearman rank correlation with the IoU gain over
+the base box (refined minus base IoU with the ground truth, on every third frame). Prints the AUC
 (pytracking convention) of every setting, per tracker and averaged.
 """
 
@@ -25,7 +27,7 @@ from numpy.typing import NDArray
 from alpha_refine.data import load_dataset
 from alpha_refine.data.annotations import read_numbers
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.eval.metrics import evaluate_sequence, summarize
+from alpha_refine.eval.metrics import evaluate_sequence, iou, summarize
 from alpha_refine.eval.results import read_result_boxes
 from alpha_refine.eval.runner import load_refiner
 from alpha_refine.gate import GateConfig, gate_targets
@@ -107,6 +109,34 @@ def _auc(runs: list[dict[str, Any]], gate: GateConfig | None) -> tuple[float, fl
     return summarize(scores).auc, gated_frames / max(refined_frames, 1)
 
 
+def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    for value in np.unique(values):  # ties share their mean rank
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def _confidence_report(runs: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """10th and 90th percentile of the confidence, and its Spearman correlation with the
+    IoU gain, on every third refined frame."""
+    confidence, gain = [], []
+    for run in runs:
+        frames = np.arange(1, len(run["base"]), 3)
+        truth = run["sequence"].boxes[frames]
+        base, refined = run["base"][frames], run["refined"][frames]
+        usable = np.isfinite(truth).all(axis=1) & (truth[:, 2:] > 0).all(axis=1)
+        usable &= np.array([is_valid_box(b) for b in base]) & np.isfinite(run["confidence"][frames])
+        confidence.append(run["confidence"][frames][usable])
+        gain.append(iou(refined[usable], truth[usable]) - iou(base[usable], truth[usable]))
+    values, gains = np.concatenate(confidence), np.concatenate(gain)
+    low, high = np.percentile(values, [10, 90])
+    rho = float(np.corrcoef(_ranks(values), _ranks(gains))[0, 1])
+    return float(low), float(high), rho
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True)
@@ -122,6 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     trackers = args.tracker.split(",")
     refiner = args.refiner if args.confidence else None
     data = {t: _load(Path(args.out), t, sequences, refiner) for t in trackers}
+    if args.confidence:
+        print("confidence per tracker: p10, p90; Spearman with the IoU gain (every 3rd frame)")
+        for tracker in trackers:
+            low, high, rho = _confidence_report(data[tracker])
+            print(f"  {tracker}: {low:.3f}, {high:.3f}; rho = {rho:+.2f}")
     grid = dict(GRID)
     if not args.confidence:
         grid["min_confidence"] = [None]

@@ -28,6 +28,16 @@ def test_convert_then_info(
     assert refiner.network.backbone.conv1.weight.dtype == torch.float32
 
 
+def test_info_default_is_the_embedded_model(capsys: pytest.CaptureFixture[str]) -> None:
+    from alpha_refine.weights import load_pretrained
+
+    assert main(["info", "default"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    network, expected = load_pretrained()
+    assert info["model"] == expected.model.to_dict()
+    assert info["parameters"] == sum(p.numel() for p in network.parameters())
+
+
 def test_errors_exit_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["convert", str(tmp_path / "missing.pth.tar"), str(tmp_path / "out")]) == 2
     assert "checkpoint file not found" in capsys.readouterr().err

@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from alpha_refine import __version__
+
+if TYPE_CHECKING:
+    from alpha_refine.model import AlphaRefineNet
+    from alpha_refine.weights import WeightsInfo
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -19,12 +24,17 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
+def _load_weights(args: argparse.Namespace) -> tuple[AlphaRefineNet, WeightsInfo]:
+    """The network and info named by :func:`_weights_arguments`; ``default`` is the embedded
+    model, as for ``eval --refiner``."""
     from alpha_refine.weights import load_pretrained
 
-    network, info = load_pretrained(
-        args.name_or_path, revision=args.revision, local_files_only=args.local_files_only
-    )
+    name = None if args.name_or_path == "default" else args.name_or_path
+    return load_pretrained(name, revision=args.revision, local_files_only=args.local_files_only)
+
+
+def _info(args: argparse.Namespace) -> int:
+    network, info = _load_weights(args)
     parameters = sum(p.numel() for p in network.parameters())
     print(json.dumps({**info.to_dict(), "parameters": parameters}, indent=2))
     return 0
@@ -32,7 +42,6 @@ def _info(args: argparse.Namespace) -> int:
 
 def _export_onnx(args: argparse.Namespace) -> int:
     from alpha_refine.onnx import export_onnx, onnx_available
-    from alpha_refine.weights import load_pretrained
 
     if not onnx_available():
         print(
@@ -41,9 +50,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    network, info = load_pretrained(
-        args.name_or_path, revision=args.revision, local_files_only=args.local_files_only
-    )
+    network, info = _load_weights(args)
     calibration = None
     if args.calibration is not None:
         if args.precision != "int8":
@@ -126,7 +133,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _weights_arguments(parser: argparse.ArgumentParser) -> None:
     """The weights to load: ``name_or_path``, ``--revision``, ``--local-files-only``."""
-    parser.add_argument("name_or_path", help="folder, .safetensors file or hub 'org/name[@rev]'")
+    parser.add_argument(
+        "name_or_path",
+        help="'default' (the embedded model), folder, .safetensors file or hub 'org/name[@rev]'",
+    )
     parser.add_argument("--revision", default=None)
     parser.add_argument("--local-files-only", action="store_true")
 

@@ -286,6 +286,15 @@ def _graphs(directory: Path) -> dict[str, bytes]:
 
 
 @needs_onnx
+def test_export_normalisation_matches_the_plain_one() -> None:
+    from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
+
+    crops = torch.rand(3, 32, 40, 3, generator=torch.Generator().manual_seed(1)) * 255
+    plain, exported = normalize_crops(crops), normalize_crops_for_export(crops)
+    assert exported.shape == plain.shape == (3, 3, 32, 40)
+    torch.testing.assert_close(exported, plain, rtol=0, atol=1e-5)
+
+
 def test_export_onnx_writes_checked_graphs(exported: Path) -> None:
     import onnx
 

@@ -117,7 +117,9 @@ def test_int8_graphs_quantize_only_the_trunk(
         weight = producers.get(conv.input[1])
         quantized = weight is not None and weight.op_type == "DequantizeLinear"
         parts = (".backbone.", ".mask_adjust.", ".mask_head.v")  # v*: laterals of the trunk
-        trunk = any(part in conv.input[1] for part in parts)
+        groups = next((a.i for a in conv.attribute if a.name == "group"), 1)
+        normalisation = groups == 3  # the input normalisation, a depthwise 1 x 1 convolution
+        trunk = normalisation or any(part in conv.input[1] for part in parts)
         assert quantized == trunk, conv.input[1]
 
 

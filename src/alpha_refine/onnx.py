@@ -45,7 +45,7 @@ from alpha_refine._fast import SearchOutput, fold_batchnorm
 from alpha_refine.geometry import CROP_SIZE
 from alpha_refine.model.heads import corner_confidence
 from alpha_refine.model.network import AlphaRefineNet
-from alpha_refine.model.preprocess import normalize_crops
+from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
 
 if TYPE_CHECKING:
     from alpha_refine._quantize import CalibrationCrops
@@ -82,7 +82,7 @@ class _ExportGraph(nn.Module):
         self.network = network
 
     def forward(self, crops: Tensor, kernels: Tensor) -> tuple[Tensor, ...]:
-        search = normalize_crops(crops)
+        search = normalize_crops_for_export(crops)
         with_mask = self.network.mask_head is not None
         output = self.network(search, kernels, with_mask=with_mask)
         # The template graph: the same crops through template_kernel (cut out on its own).

@@ -21,7 +21,7 @@ from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
 from alpha_refine._fast import TorchEngine, batched_crop, fold_batchnorm
 from alpha_refine.geometry import crop_and_resize, search_windows
 from alpha_refine.model.heads import soft_argmax
-from alpha_refine.model.preprocess import normalize_crops
+from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
 from alpha_refine.onnx import onnx_available
 
 BOX_TOLERANCE_PX = 1e-3
@@ -285,16 +285,14 @@ def _graphs(directory: Path) -> dict[str, bytes]:
     return {path.stem: path.read_bytes() for path in sorted(directory.glob("*.onnx"))}
 
 
-@needs_onnx
 def test_export_normalisation_matches_the_plain_one() -> None:
-    from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
-
     crops = torch.rand(3, 32, 40, 3, generator=torch.Generator().manual_seed(1)) * 255
     plain, exported = normalize_crops(crops), normalize_crops_for_export(crops)
     assert exported.shape == plain.shape == (3, 3, 32, 40)
     torch.testing.assert_close(exported, plain, rtol=0, atol=1e-5)
 
 
+@needs_onnx
 def test_export_onnx_writes_checked_graphs(exported: Path) -> None:
     import onnx
 

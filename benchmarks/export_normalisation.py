@@ -5,9 +5,10 @@
 Exports the refine graph of a ResNet-34 and a ResNet-18 network (random weights; latency does
 not depend on them) twice: with the normalisation the package exports
 (``normalize_crops_for_export``, one depthwise convolution) and with the plain broadcast
-subtraction and division (``normalize_crops``), in float32 and int8. Runs all of them with ONNX
-Runtime round-robin (one call of each per round) on one target and prints the median and
-10th/90th percentiles in milliseconds, and the largest corner difference between the two.
+subtraction and division (``normalize_crops``), in float32 and int8. Runs all of them with the
+package's ONNX Runtime engine, round-robin (one call of each per round), on one target, and
+prints the median and 10th/90th percentiles in milliseconds, and the largest corner difference
+between the two.
 """
 
 from __future__ import annotations
@@ -25,17 +26,7 @@ import torch
 from alpha_refine import AlphaRefineNet, ModelConfig
 from alpha_refine._quantize import quantize_graphs
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
-from alpha_refine.onnx import export_graphs
-
-
-def _session(blob: bytes, threads: int) -> Any:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+from alpha_refine.onnx import OnnxRuntimeEngine, export_graphs
 
 
 def _graphs(network: AlphaRefineNet, normalisation: Any) -> dict[str, bytes]:
@@ -51,27 +42,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    feed = {
-        "crops": (rng.random((1, 256, 256, 3)) * 255).astype(np.float32),
-        "kernels": rng.standard_normal((1, 256, 8, 8)).astype(np.float32),
-    }
+    generator = torch.Generator().manual_seed(0)
+    crops = torch.rand(1, 256, 256, 3, generator=generator) * 255
+    kernels = torch.randn(1, 256, 8, 8, generator=generator)
     results: dict[str, Any] = {"threads": args.threads, "rounds": args.rounds, "timings": {}}
     for backbone in ("resnet34", "resnet18"):
         torch.manual_seed(0)
         network = AlphaRefineNet(ModelConfig(backbone=backbone, mask_head=True)).eval()
         variants = {"conv": normalize_crops_for_export, "sub/div": normalize_crops}
-        sessions = {
-            f"{precision} {name}": _session(blob, args.threads)
+        engines = {
+            f"{precision} {name}": OnnxRuntimeEngine({"refine": blob}, args.threads)
             for name, function in variants.items()
             for precision, blob in _graphs(network, function).items()
         }
-        outputs = {key: session.run(None, feed)[0] for key, session in sessions.items()}
-        times: dict[str, list[float]] = {key: [] for key in sessions}
+        outputs = {
+            key: engine.search(crops, kernels, with_mask=False).corners.numpy()
+            for key, engine in engines.items()
+        }
+        times: dict[str, list[float]] = {key: [] for key in engines}
         for _ in range(args.rounds):
-            for key, session in sessions.items():
+            for key, engine in engines.items():
                 start = time.perf_counter()
-                session.run(None, feed)
+                engine.search(crops, kernels, with_mask=False)
                 times[key].append(1000 * (time.perf_counter() - start))
         print(f"{backbone}, refine graph, one target, {args.threads} thread(s):")
         for key, values in times.items():

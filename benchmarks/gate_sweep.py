@@ -127,8 +127,10 @@ def _confidence_report(runs: list[dict[str, Any]]) -> tuple[float, float, float]
         frames = np.arange(1, len(run["base"]), 3)
         truth = run["sequence"].boxes[frames]
         base, refined = run["base"][frames], run["refined"][frames]
-        usable = np.isfinite(truth).all(axis=1) & (truth[:, 2:] > 0).all(axis=1)
-        usable &= np.array([is_valid_box(b) for b in base]) & np.isfinite(run["confidence"][frames])
+        usable = np.array(
+            [is_valid_box(t) and is_valid_box(b) for t, b in zip(truth, base, strict=True)]
+        )
+        usable &= np.isfinite(run["confidence"][frames])
         confidence.append(run["confidence"][frames][usable])
         gain.append(iou(refined[usable], truth[usable]) - iou(base[usable], truth[usable]))
     values, gains = np.concatenate(confidence), np.concatenate(gain)

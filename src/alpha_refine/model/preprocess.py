@@ -22,7 +22,8 @@ def normalize_crops_for_export(crops: torch.Tensor) -> torch.Tensor:
     """:func:`normalize_crops` as one depthwise 1 x 1 convolution (equal up to float rounding).
 
     For exported graphs: ONNX Runtime runs it faster than a broadcast ``Sub``/``Div`` over the
-    crop, about 1 ms off an int8 refine on one CPU thread (``benchmarks/export_normalisation.py``).
+    crop, 1.2 to 1.5 ms off an int8 refine on one CPU thread
+    (``benchmarks/export_normalisation.py``).
     """
     batch = crops.permute(0, 3, 1, 2).float()
     mean = torch.tensor(MEAN_255, device=batch.device)

@@ -49,7 +49,8 @@ def test_correlation_channel_order_is_row_major() -> None:
 
 
 @pytest.mark.parametrize(
-    ("backbone", "kernel_channels"), [("resnet18", 256), ("resnet34", 256), ("resnet50", 1024)]
+    ("backbone", "kernel_channels"),
+    [("resnet18", 256), ("resnet34", 256), ("resnet50", 1024), ("efficientnet_lite0", 112)],
 )
 def test_output_shapes_for_each_backbone(backbone: str, kernel_channels: int) -> None:
     torch.manual_seed(0)

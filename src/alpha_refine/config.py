@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Backbone = Literal["resnet18", "resnet34", "resnet50"]
-BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50")
+Backbone = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
+BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
 
 
 @dataclass(frozen=True)
@@ -14,8 +14,9 @@ class ModelConfig:
     """Architecture of an Alpha-Refine network.
 
     Attributes:
-        backbone: ResNet trunk, truncated after ``layer3`` (the paper's Table 8 compares the
-            three; ``"resnet34"`` is the published AR34 model).
+        backbone: ResNet trunk truncated after ``layer3`` (the paper's Table 8 compares the
+            three; ``"resnet34"`` is the published AR34 model), or ``"efficientnet_lite0"``
+            truncated after block 10 (stride 16), a light trunk for CPUs.
         mask_head: whether the network has the auxiliary mask decoder.
     """
 

@@ -107,16 +107,25 @@ def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
+# Widths of the mask decoder's lateral inputs (strides 2, 4, 8): the published ones, and a
+# narrower set for light trunks, where the published widths would cost more than the trunk.
+PUBLISHED_LATERAL_CHANNELS = (64, 256, 512)
+LIGHT_LATERAL_CHANNELS = (32, 64, 128)
+
+
 class MaskAdjust(nn.ModuleList):
     """1 x 1 conv + BN + ReLU on the search crop's conv1, layer1 and layer2 features."""
 
-    out_channels = (64, 256, 512)
-
-    def __init__(self, in_channels: tuple[int, int, int]) -> None:
+    def __init__(
+        self,
+        in_channels: tuple[int, int, int],
+        out_channels: tuple[int, int, int] = PUBLISHED_LATERAL_CHANNELS,
+    ) -> None:
         super().__init__(
             _conv_bn_relu_1x1(c_in, c_out)
-            for c_in, c_out in zip(in_channels, self.out_channels, strict=True)
+            for c_in, c_out in zip(in_channels, out_channels, strict=True)
         )
+        self.out_channels = out_channels
 
     def forward(self, features: BackboneFeatures) -> tuple[Tensor, Tensor, Tensor]:
         conv1, layer1, layer2 = (
@@ -135,11 +144,16 @@ class MaskDecoder(nn.Module):
     path (``v*``) of the adjusted backbone feature, then merged by a ``post*`` conv.
     """
 
-    def __init__(self, fused_channels: int) -> None:
+    def __init__(
+        self,
+        fused_channels: int,
+        lateral_channels: tuple[int, int, int] = PUBLISHED_LATERAL_CHANNELS,
+    ) -> None:
         super().__init__()
-        self.v0 = _conv_relu_pair(64, 16, 4)
-        self.v1 = _conv_relu_pair(256, 64, 16)
-        self.v2 = _conv_relu_pair(512, 128, 32)
+        lateral0, lateral1, lateral2 = lateral_channels
+        self.v0 = _conv_relu_pair(lateral0, 16, 4)
+        self.v1 = _conv_relu_pair(lateral1, 64, 16)
+        self.v2 = _conv_relu_pair(lateral2, 128, 32)
         self.h2 = _conv_relu_pair(fused_channels, 32, 32)
         self.h1 = _conv_relu_pair(16, 16, 16)
         self.h0 = _conv_relu_pair(4, 4, 4)

@@ -1,4 +1,4 @@
-"""The Alpha-Refine network: Siamese ResNet trunk, correlation fusion, corner and mask heads."""
+"""The Alpha-Refine network: Siamese trunk, correlation fusion, corner and mask heads."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import torch
 from torch import Tensor, nn
 
 from alpha_refine.config import ModelConfig
-from alpha_refine.model.backbone import ResNetTrunk
+from alpha_refine.model.backbone import build_backbone
 from alpha_refine.model.fusion import CorrelationFusion, template_kernel
-from alpha_refine.model.heads import CornerHead, MaskAdjust, MaskDecoder, soft_argmax
+from alpha_refine.model.heads import (
+    LIGHT_LATERAL_CHANNELS,
+    PUBLISHED_LATERAL_CHANNELS,
+    CornerHead,
+    MaskAdjust,
+    MaskDecoder,
+    soft_argmax,
+)
 
 
 class RefinementOutput(NamedTuple):
@@ -39,15 +46,20 @@ class AlphaRefineNet(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = config or ModelConfig()
-        self.backbone = ResNetTrunk(self.config.backbone)
+        self.backbone = build_backbone(self.config.backbone)
         conv1_ch, layer1_ch, layer2_ch, _ = self.backbone.channels
         self.fusion = CorrelationFusion()
         self.corner_head = CornerHead(self.fusion.out_channels)
         self.mask_adjust: MaskAdjust | None = None
         self.mask_head: MaskDecoder | None = None
         if self.config.mask_head:
-            self.mask_adjust = MaskAdjust((conv1_ch, layer1_ch, layer2_ch))
-            self.mask_head = MaskDecoder(self.fusion.out_channels)
+            lateral = (
+                PUBLISHED_LATERAL_CHANNELS
+                if self.config.backbone.startswith("resnet")
+                else LIGHT_LATERAL_CHANNELS
+            )
+            self.mask_adjust = MaskAdjust((conv1_ch, layer1_ch, layer2_ch), lateral)
+            self.mask_head = MaskDecoder(self.fusion.out_channels, lateral)
 
     def template_kernel(self, template: Tensor) -> Tensor:
         """Reference kernels ``N x C x 8 x 8`` from template crops ``N x 3 x 256 x 256``."""

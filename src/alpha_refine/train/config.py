@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from alpha_refine.config import ModelConfig
+from alpha_refine.train.sampling import SamplingConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,6 +56,11 @@ class OptimConfig:
     mask_weight: float = 1000.0
     amp: bool = True  # mixed precision, CUDA only
     grad_clip: float = 0.0  # 0: off
+    # Keep the backbone's BatchNorm statistics (e.g. ImageNet's) instead of re-estimating them
+    # from small batches; its affine parameters still train.
+    freeze_backbone_bn: bool = False
+    # The backbone's learning rate as a share of ``lr``: below 1 to keep pretrained features.
+    backbone_lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,11 +96,14 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: tuple[DataSource, ...] = (DataSource(kind="synthetic"),)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     seed: int = 0
     workers: int = 2
     out_dir: str = "runs/alpha-refine"
     checkpoint_every: int = 100  # iterations
     init_weights: str = ""  # optional weights to start from (our format)
+    # "random" or "imagenet" (needs the train extra); init_weights, when set, wins.
+    backbone_init: str = "random"
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
@@ -116,6 +125,13 @@ class TrainConfig:
         if "validation" in values:
             values["validation"] = _build(
                 ValidationConfig, values["validation"], f"{source} [validation]"
+            )
+        if "sampling" in values:
+            values["sampling"] = _build(SamplingConfig, values["sampling"], f"{source} [sampling]")
+        if "backbone_init" in values and values["backbone_init"] not in ("random", "imagenet"):
+            raise ValueError(
+                f"{source}: backbone_init must be 'random' or 'imagenet', "
+                f"got {values['backbone_init']!r}"
             )
         if "data" in values:
             values["data"] = tuple(

@@ -93,6 +93,23 @@ def training_loss(
     }
 
 
+def _initialisation(config: TrainConfig) -> str:
+    if config.init_weights:
+        return config.init_weights
+    if config.backbone_init == "imagenet":
+        return f"ImageNet-trained {config.model.backbone} backbone, the rest random"
+    return "from scratch (random)"
+
+
+def _set_training(network: AlphaRefineNet, freeze_backbone_bn: bool) -> None:
+    """Training mode, with the backbone's BatchNorm layers kept in eval mode if asked."""
+    network.train()
+    if freeze_backbone_bn:
+        for module in network.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 def _backgrounds(spec: str, exclude: tuple[str, ...], per_sequence: int = 3) -> list[np.ndarray]:
     """Background images: every image in a folder, or a few frames of each dataset sequence."""
     folder = Path(spec)
@@ -213,7 +230,7 @@ def export_checkpoint(config: TrainConfig, out_dir: str | Path) -> Path:
     provenance = {
         "source": "trained with alpha-refine",
         "iterations": done,
-        "initialisation": config.init_weights or "from scratch (random)",
+        "initialisation": _initialisation(config),
     }
     return save_weights(network, out_dir, provenance=provenance)
 
@@ -274,8 +291,23 @@ def train(
     if config.init_weights:
         initial, _ = load_pretrained(config.init_weights)
         network.load_state_dict(initial.state_dict())
-    network.to(torch_device).train()
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.optim.lr)
+    elif config.backbone_init == "imagenet":
+        from alpha_refine.train.imagenet import load_imagenet_backbone
+
+        load_imagenet_backbone(network.backbone, config.model.backbone)
+    network.to(torch_device)
+    _set_training(network, config.optim.freeze_backbone_bn)
+    backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
+    optimizer = torch.optim.Adam(
+        [
+            {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
+            {
+                "params": list(network.backbone.parameters()),
+                "lr": config.optim.lr * config.optim.backbone_lr_scale,
+            },
+        ],
+        lr=config.optim.lr,
+    )
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
     )
@@ -303,6 +335,7 @@ def train(
         build_sources(config),
         config.optim.iterations_per_epoch * config.optim.batch_size * dist.world_size,
         seed=config.seed,
+        config=config.sampling,
     )
     validation = _validation_sequences(config) if dist.main else []
     total = config.optim.epochs * config.optim.iterations_per_epoch
@@ -310,7 +343,7 @@ def train(
     provenance = {
         "source": "trained with alpha-refine",
         "training_config": str(config_path or ""),
-        "initialisation": config.init_weights or "from scratch (random)",
+        "initialisation": _initialisation(config),
     }
 
     def save_checkpoint() -> None:
@@ -402,6 +435,7 @@ def train(
                 },
             )
             progress.write(f"epoch {epoch}: oracle IoU {before:.3f} -> {after:.3f}")
+            _set_training(network, config.optim.freeze_backbone_bn)
     progress.close()
     final = out / "final"
     if dist.main:

@@ -1,7 +1,8 @@
-"""Box jitter and photometric augmentation, as in the published training recipe."""
+"""Box jitter, photometric augmentation and still-image views for training pairs."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -36,3 +37,57 @@ def to_grayscale(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     gray: NDArray[np.uint8] = np.clip(luma, 0, 255).astype(np.uint8)
     rgb: NDArray[np.uint8] = np.repeat(gray[..., None], 3, axis=2)
     return rgb
+
+
+def jitter_colour(
+    image: NDArray[np.uint8], rng: np.random.Generator, strength: float
+) -> NDArray[np.uint8]:
+    """Scale each channel by ``U(1 - strength, 1 + strength)`` and the contrast about the mean
+    by another such factor, then clamp to 0..255."""
+    pixels = image.astype(np.float32)
+    gains = rng.uniform(1.0 - strength, 1.0 + strength, size=3).astype(np.float32)
+    contrast = np.float32(rng.uniform(1.0 - strength, 1.0 + strength))
+    mean = pixels.mean()
+    out = (pixels * gains - mean) * contrast + mean
+    jittered: NDArray[np.uint8] = np.clip(out, 0, 255).astype(np.uint8)
+    return jittered
+
+
+def blur(image: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
+    """Gaussian blur with standard deviation ``sigma`` pixels."""
+    blurred: NDArray[np.uint8] = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
+    return blurred
+
+
+def warp_view(
+    frame: NDArray[np.uint8],
+    mask: NDArray[np.bool_] | None,
+    box_xywh: NDArray[np.float64],
+    angle: float,
+    scale: float,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_] | None, NDArray[np.float64]]:
+    """Rotate ``frame`` by ``angle`` degrees about the box centre and resize it by ``scale``.
+
+    Returns the warped frame, mask and ``x, y, w, h`` box. With a mask the box is the warped
+    mask's tight box; without one only ``angle == 0`` is exact, so rotating needs a mask.
+    """
+    if mask is None and angle != 0.0:
+        raise ValueError("rotating a view needs a mask to take the box from")
+    x, y, w, h = (float(v) for v in box_xywh)
+    height, width = frame.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, scale)
+    # Move the box centre to where plain resizing puts it, so the object stays in the frame.
+    matrix[:, 2] += np.array([x + w / 2, y + h / 2]) * (scale - 1.0)
+    warped: NDArray[np.uint8] = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LINEAR)
+    if mask is None:
+        centre = matrix @ np.array([x + w / 2, y + h / 2, 1.0])
+        size_xy = scale * np.array([w, h])
+        return warped, None, np.array([*(centre - size_xy / 2), *size_xy])
+    mask_pixels = mask.astype(np.uint8) * 255
+    warped_mask = cv2.warpAffine(mask_pixels, matrix, size, flags=cv2.INTER_LINEAR) >= 128
+    ys, xs = np.nonzero(warped_mask)
+    if len(xs) == 0:  # the object left the frame: keep the unwarped view
+        return frame, mask, np.asarray(box_xywh, np.float64)
+    box = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
+    return warped, warped_mask, box

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from alpha_refine.data.sequence import Sequence, read_image, read_mask
+from alpha_refine.data.sequence import Sequence, read_image
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -76,10 +76,6 @@ def _segmentation_mask(segmentation: Any, height: int, width: int) -> NDArray[np
 # Loaders bound per item with partial: they run lazily, long after the listing loop.
 def _image_loader(path: Path, _: int) -> NDArray[np.uint8]:
     return read_image(path)
-
-
-def _mask_loader(path: Path, _: int) -> NDArray[np.bool_]:
-    return read_mask(path)
 
 
 def _segmentation_loader(
@@ -152,17 +148,58 @@ def _pairs(root: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def salient_object(
+    mask: NDArray[np.generic], second_object_ratio: float = 0.2
+) -> NDArray[np.bool_] | None:
+    """The one object of a saliency mask, or ``None`` when there is no single one.
+
+    Saliency masks are 8-bit with soft edges: binarised at 128. A salient region may join
+    several objects; the largest connected component is the target, and an image whose second
+    component reaches ``second_object_ratio`` of the largest is ambiguous (``None``), as is an
+    empty mask.
+    """
+    binary = (np.asarray(mask) >= 128).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if count <= 1:
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    order = np.argsort(areas)[::-1]
+    if len(order) > 1 and areas[order[1]] >= second_object_ratio * areas[order[0]]:
+        return None
+    largest: NDArray[np.bool_] = labels == order[0] + 1
+    return largest
+
+
+def _salient_mask_loader(path: Path, _: int) -> NDArray[np.bool_]:
+    mask = salient_object(_read_gray(path))
+    if mask is None:  # listed only after the same check passed
+        raise ValueError(f"saliency mask {path} no longer holds one object")
+    return mask
+
+
+def _read_gray(path: Path) -> NDArray[np.uint8]:
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise FileNotFoundError(f"cannot read mask {path}")
+    gray: NDArray[np.uint8] = mask
+    return gray
+
+
 def load_saliency(root: str | Path) -> list[Sequence]:
-    """One-frame sequences from a saliency dataset folder (image + same-named PNG mask)."""
+    """One-frame sequences from a saliency dataset folder (image + same-named PNG mask).
+
+    The target is the mask's one object (:func:`salient_object`); images whose mask holds none,
+    or several of similar size, are skipped.
+    """
     folder = Path(root)
     if not folder.is_dir():
         raise FileNotFoundError(f"saliency dataset folder not found: {folder}")
     sequences: list[Sequence] = []
     for image, mask_path in _pairs(folder):
-        mask = read_mask(mask_path)
-        ys, xs = np.nonzero(mask)
-        if len(xs) == 0:
+        mask = salient_object(_read_gray(mask_path))
+        if mask is None:
             continue
+        ys, xs = np.nonzero(mask)
         box = np.array(
             [[xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]], float
         )
@@ -171,7 +208,7 @@ def load_saliency(root: str | Path) -> list[Sequence]:
                 image.stem,
                 box,
                 partial(_image_loader, image),
-                mask_loader=partial(_mask_loader, mask_path),
+                mask_loader=partial(_salient_mask_loader, mask_path),
             )
         )
     if not sequences:

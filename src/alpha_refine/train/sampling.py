@@ -5,7 +5,13 @@ Follows the published recipe: sources mixed by weight, reference and test frames
 the ground truth without jitter, test crop around a jittered box (eq. 2-4), 256 x 256 with zero
 padding, masks cropped the same way, grayscale with p = 0.05 (both frames) and a brightness
 factor U(0.8, 1.2) per image. Image datasets are sequences of length one: reference and test come
-from the same image.
+from the same image, as two independent views (rotation about the target, resolution, colour,
+blur, grey; shift, scale and aspect come from the test crop's box jitter, since a window
+proportional to the box undoes them for the reference crop).
+
+Two options go beyond the published recipe, both off by default: a share of test crops jittered
+only slightly (``small_jitter_probability``), so the network learns to leave good boxes alone, and
+colour jitter and blur for video pairs too.
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so a run resumed from a checkpoint
 sees exactly the data it would have seen.
@@ -21,18 +27,39 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from alpha_refine.data.augment import adjust_brightness, jitter_box, to_grayscale
+from alpha_refine.data.augment import (
+    adjust_brightness,
+    blur,
+    jitter_box,
+    jitter_colour,
+    to_grayscale,
+    warp_view,
+)
 from alpha_refine.data.sequence import Sequence
 from alpha_refine.geometry import CROP_SIZE, boxes_to_crop, crop_and_resize, search_windows
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
+    """How pairs are drawn and augmented (the ``[sampling]`` table of a training config)."""
+
     max_gap: int = 50
     scale_jitter: float = 0.25
     centre_jitter: float = 0.25
     grayscale_probability: float = 0.05
     brightness: tuple[float, float] = (0.8, 1.2)
+    # Test crops jittered by ``small_jitter`` (both factors) instead, with this probability.
+    small_jitter_probability: float = 0.0
+    small_jitter: float = 0.05
+    # Colour jitter strength and blur probability for every crop (0: the published recipe).
+    colour_jitter: float = 0.0
+    blur_probability: float = 0.0
+    # Still images: each view rotated by U(-r, r) degrees (masked sources only) and resized by
+    # U(min_scale, 1); colour jitter and blur at least at these levels.
+    still_rotation: float = 10.0
+    still_min_scale: float = 0.6
+    still_colour_jitter: float = 0.1
+    still_blur_probability: float = 0.2
 
 
 @dataclass
@@ -107,15 +134,28 @@ def make_pair(
     config: SamplingConfig,
 ) -> dict[str, Any]:
     """Crop, jitter and augment one (reference, test) frame pair of ``sequence``."""
+    still = len(sequence) == 1
     gray = rng.random() < config.grayscale_probability
-    ref_box = sequence.boxes[reference]
-    test_box = sequence.boxes[test]
-    template = _crop_rgb(sequence.frame(reference), ref_box, gray, rng, config)
-    jittered = jitter_box(test_box, rng, config.scale_jitter, config.centre_jitter)
+    ref_frame, ref_box = sequence.frame(reference), sequence.boxes[reference]
+    test_frame, test_box, mask = sequence.frame(test), sequence.boxes[test], sequence.mask(test)
+    if still:
+        ref_frame, _, ref_box = _still_view(ref_frame, mask, ref_box, rng, config)
+        test_frame, mask, test_box = _still_view(test_frame, mask, test_box, rng, config)
+    colour, blur_probability = config.colour_jitter, config.blur_probability
+    if still:
+        colour = max(colour, config.still_colour_jitter)
+        blur_probability = max(blur_probability, config.still_blur_probability)
+    photometric = (colour, blur_probability)
+    template = _crop_rgb(ref_frame, ref_box, gray, rng, config, photometric)
+    if still:  # independent views: the test image may turn grey on its own
+        gray = rng.random() < config.grayscale_probability
+    factor_scale, factor_centre = config.scale_jitter, config.centre_jitter
+    if rng.random() < config.small_jitter_probability:
+        factor_scale = factor_centre = config.small_jitter
+    jittered = jitter_box(test_box, rng, factor_scale, factor_centre)
     window = search_windows(np.maximum(jittered, [-np.inf, -np.inf, 1.0, 1.0]))
-    search = _crop_rgb(sequence.frame(test), None, gray, rng, config, window=window)
+    search = _crop_rgb(test_frame, None, gray, rng, config, photometric, window=window)
     x, y, w, h = boxes_to_crop(test_box, window)
-    mask = sequence.mask(test)
     if mask is None:
         mask_crop = np.zeros((CROP_SIZE, CROP_SIZE), np.float32)
     else:
@@ -129,18 +169,37 @@ def make_pair(
     }
 
 
+def _still_view(
+    frame: NDArray[np.uint8],
+    mask: NDArray[np.bool_] | None,
+    box: NDArray[np.float64],
+    rng: np.random.Generator,
+    config: SamplingConfig,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_] | None, NDArray[np.float64]]:
+    """One random view of a still image: rotation (with a mask only) and resolution."""
+    angle = float(rng.uniform(-config.still_rotation, config.still_rotation))
+    scale = float(rng.uniform(config.still_min_scale, 1.0))
+    return warp_view(frame, mask, box, angle if mask is not None else 0.0, scale)
+
+
 def _crop_rgb(
     frame_bgr: NDArray[np.uint8],
     box: NDArray[np.float64] | None,
     gray: bool,
     rng: np.random.Generator,
     config: SamplingConfig,
+    photometric: tuple[float, float] = (0.0, 0.0),
     window: NDArray[np.int64] | None = None,
 ) -> NDArray[np.uint8]:
     if window is None:
         assert box is not None
         window = search_windows(box)
     crop = crop_and_resize(np.ascontiguousarray(frame_bgr[..., ::-1]), window)
+    colour, blur_probability = photometric
+    if colour > 0:
+        crop = jitter_colour(crop, rng, colour)
+    if blur_probability > 0 and rng.random() < blur_probability:
+        crop = blur(crop, float(rng.uniform(0.5, 2.0)))
     if gray:
         crop = to_grayscale(crop)
     return adjust_brightness(crop, float(rng.uniform(*config.brightness)))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,8 @@ def _refine_results(args: argparse.Namespace) -> int:
 
 def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
     """An :class:`~alpha_refine.eval.oracle.OracleResult` and its settings as plain values."""
+    from alpha_refine.eval.oracle import GOOD_BOX_IOU
+
     return {
         **settings,
         "frames": result.frames,
@@ -147,7 +151,18 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
             name: {"mean_iou_before": b, "mean_iou_after": a, "frames": n}
             for name, (b, a, n) in result.per_sequence.items()
         },
+        "good_boxes": {
+            "min_iou_before": GOOD_BOX_IOU,
+            "frames": result.good_frames,
+            "mean_iou_before": _finite_or_none(result.good_before),
+            "mean_iou_after": _finite_or_none(result.good_after),
+        },
+        "masks": None if result.masks is None else asdict(result.masks),
     }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def format_oracle(summary: dict[str, Any]) -> str:
@@ -180,6 +195,23 @@ def format_oracle(summary: dict[str, Any]) -> str:
             f"{100 * (after - before):>+6.1f}"
         )
     lines.append("mean IoU in %, over frames (the sequence rows average their own frames)")
+    good = summary.get("good_boxes")
+    if good and good["frames"]:
+        lines.append(
+            f"good input boxes (IoU >= {good['min_iou_before']}): {good['frames']} frames, "
+            f"{100 * good['mean_iou_before']:.1f} -> {100 * good['mean_iou_after']:.1f}"
+        )
+    masks = summary.get("masks")
+    if masks:
+        lines += [
+            "",
+            f"Mask J in % ({masks['frames']} frames with a ground-truth mask; mask >= 0.5)",
+            f"{'from':<16} | refined | filled box",
+            f"{'ground-truth box':<16} | {100 * masks['j_from_truth']:>7.1f} | "
+            f"{100 * masks['j_filled_truth']:>10.1f}",
+            f"{'jittered box':<16} | {100 * masks['j_from_jittered']:>7.1f} | "
+            f"{100 * masks['j_filled_jittered']:>10.1f}",
+        ]
     return "\n".join(lines)
 
 
@@ -205,6 +237,7 @@ def _oracle(args: argparse.Namespace) -> int:
         centre_jitter=args.centre_jitter,
         frames_per_sequence=args.frames_per_sequence,
         seed=args.seed,
+        masks=args.masks,
         progress=not args.no_progress,
     )
     summary = oracle_summary(
@@ -296,4 +329,10 @@ def add_eval_commands(commands: Any) -> None:
         help="evenly spaced frames per sequence (default: every frame after the first)",
     )
     oracle.add_argument("--seed", type=int, default=0)
+    oracle.add_argument(
+        "--masks",
+        action="store_true",
+        help="also score masks (J) on sequences with ground-truth masks, from the ground-truth "
+        "and the jittered box, against the filled box",
+    )
     oracle.set_defaults(run=_oracle)

@@ -9,8 +9,9 @@ Our format is a folder (or hub repo) holding
   :class:`~alpha_refine.config.ModelConfig`), ``dtype``, ``inference`` (refiner defaults the weights
   were made for, e.g. the crop geometry) and ``provenance`` (source, training data, licence).
 
-Nothing in this format is ever unpickled. The published checkpoint is a pickle; it is read by a
-restricted unpickler that builds only tensors and containers (:mod:`alpha_refine._checkpoint`).
+Nothing in this format is ever unpickled. The published checkpoint is a pickle; it is read by
+``torch.load(weights_only=True)`` with inert stand-ins for its foreign objects
+(:mod:`alpha_refine._checkpoint`).
 """
 
 from __future__ import annotations

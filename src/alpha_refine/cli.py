@@ -41,7 +41,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from alpha_refine.onnx import export_onnx, onnx_available
+    from alpha_refine.runtime.export import export_onnx
+    from alpha_refine.runtime.graphs import onnx_available
 
     if not onnx_available():
         print(
@@ -55,8 +56,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
     if args.calibration is not None:
         if args.precision != "int8":
             raise ValueError("--calibration is only used with --precision int8")
-        from alpha_refine._quantize import calibration_crops
         from alpha_refine.data import load_dataset
+        from alpha_refine.runtime.quantize import calibration_crops
 
         calibration = calibration_crops(load_dataset(args.calibration))
     paths = export_onnx(

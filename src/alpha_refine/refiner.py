@@ -14,13 +14,6 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from alpha_refine._fast import (
-    PRECISIONS,
-    Engine,
-    TorchEngine,
-    batched_crop,
-    frame_pixels,
-)
 from alpha_refine._inputs import (
     BOX_FORMATS,
     COLORS,
@@ -42,6 +35,8 @@ from alpha_refine.geometry import (
     search_windows,
 )
 from alpha_refine.model.network import AlphaRefineNet
+from alpha_refine.runtime.crop import batched_crop, frame_pixels
+from alpha_refine.runtime.engine import PRECISIONS, Engine, TorchEngine
 from alpha_refine.weights import (
     WeightsInfo,
     load_pretrained,
@@ -376,7 +371,7 @@ class Refiner:
         self.gate = gate
         self._engine: Engine
         if backend == "onnxruntime":
-            from alpha_refine.onnx import OnnxRuntimeEngine
+            from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
             self._engine = OnnxRuntimeEngine.from_network(
                 network, precision="int8" if precision == "int8" else "float32"

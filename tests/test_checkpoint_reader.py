@@ -18,7 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from alpha_refine._checkpoint import Placeholder, extract_state_dict, read_torch_checkpoint
+from alpha_refine.weights.published import (
+    Placeholder,
+    extract_state_dict,
+    read_torch_checkpoint,
+)
 from fake_published import FORMATS, drop_ltr, ltr_modules, save_training_checkpoint
 
 CORRUPT = r"truncated|corrupt|not a PyTorch checkpoint"

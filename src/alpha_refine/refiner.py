@@ -37,7 +37,7 @@ from alpha_refine.geometry import (
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.runtime.crop import batched_crop, frame_pixels
 from alpha_refine.runtime.engine import PRECISIONS, Engine, TorchEngine
-from alpha_refine.weights import (
+from alpha_refine.weights.store import (
     WeightsInfo,
     load_pretrained,
     load_state_file,

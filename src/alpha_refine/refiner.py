@@ -1,4 +1,10 @@
-"""The public API: a stateful refiner that any tracker calls once per frame."""
+"""The public API: a stateful refiner that any tracker calls once per frame.
+
+A little over 600 lines because it is the whole public surface in one place (construction from
+weights or a network, state, targets, ``refine``) with its docstrings; the work is delegated to
+:mod:`alpha_refine.geometry`, :mod:`alpha_refine.runtime`, :mod:`alpha_refine.gate` and
+:mod:`alpha_refine.weights` (docs/concepts.md, "The layout").
+"""
 
 from __future__ import annotations
 

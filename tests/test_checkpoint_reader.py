@@ -174,16 +174,19 @@ class _ShellPayload:
         return (subprocess.check_output, (["sh", "-c", f"echo pwned > {self.target}"],))
 
 
+def _save_with_payload(folder: Path, payload: object, fmt: str) -> Path:
+    """A checkpoint holding weights and ``payload``, written by torch.save in ``fmt``."""
+    path = folder / "evil.pth"
+    checkpoint = {"net": {"w": torch.ones(2)}, "evil": payload}
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=fmt == "zip")
+    return path
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("payload", [_ShellPayload, _EvalPayload])
 def test_malicious_reduce_is_not_executed(tmp_path: Path, fmt: str, payload: type) -> None:
     target = tmp_path / "pwned"
-    path = tmp_path / "evil.pth"
-    torch.save(
-        {"net": {"w": torch.ones(2)}, "evil": payload(target)},
-        path,
-        _use_new_zipfile_serialization=fmt == "zip",
-    )
+    path = _save_with_payload(tmp_path, payload(target), fmt)
 
     checkpoint = read_torch_checkpoint(path)
 
@@ -201,12 +204,7 @@ def test_file_naming_os_functions_is_refused(tmp_path: Path, fmt: str) -> None:
     # torch.load(weights_only=True) never lets os/posix/nt/sys globals be allowlisted, not even
     # as inert stand-ins, so such a file (only a hostile one names them) is refused whole.
     target = tmp_path / "pwned"
-    path = tmp_path / "evil.pth"
-    torch.save(
-        {"net": {"w": torch.ones(2)}, "evil": _SystemPayload(target)},
-        path,
-        _use_new_zipfile_serialization=fmt == "zip",
-    )
+    path = _save_with_payload(tmp_path, _SystemPayload(target), fmt)
 
     with pytest.raises(ValueError, match=r"(posix|nt)\.system whose module (posix|nt) is blocked"):
         read_torch_checkpoint(path)

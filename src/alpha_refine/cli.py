@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="export weights to ONNX (template.onnx, refine.onnx, refine_mask.onnx)",
         description="Write the network as three ONNX graphs with a dynamic number of targets "
         "(inputs: RGB crops N x 256 x 256 x 3 in 0..255 and template kernels; see "
-        "alpha_refine.onnx). Needs the onnx extra.",
+        "alpha_refine.runtime.graphs). Needs the onnx extra.",
     )
     _weights_arguments(onnx_export)
     onnx_export.add_argument("out_dir", help="folder to write")

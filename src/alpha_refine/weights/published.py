@@ -62,8 +62,6 @@ __all__ = [
 
 # --- reading ---------------------------------------------------------------------------------
 
-_STATE_DICT_KEYS = ("net", "state_dict", "model")
-
 
 class Placeholder:
     """Inert stand-in for an object (or callable) of a class the reader does not trust.
@@ -177,6 +175,10 @@ def read_torch_checkpoint(path: str | os.PathLike[str]) -> dict[str, object]:
 
 
 # --- state dict extraction ------------------------------------------------------------------
+
+_STATE_DICT_KEYS = ("net", "state_dict", "model")
+
+
 def _as_state_dict(value: object) -> dict[str, torch.Tensor] | None:
     if not isinstance(value, Mapping) or not value:
         return None

@@ -11,7 +11,8 @@ module                            job
 :mod:`~.onnx_engine`              the ONNX Runtime engine
 ================================  =============================================================
 
-Imports run one way: ``graphs`` and ``engine`` need nothing here, ``quantize`` needs ``graphs``,
-``export`` needs ``engine``, ``graphs`` and ``quantize``, and ``onnx_engine`` needs ``export``.
+Imports run one way: ``crop``, ``graphs`` and ``engine`` need nothing here, ``quantize`` needs
+``graphs``, ``export`` needs ``engine``, ``graphs`` and ``quantize``, and ``onnx_engine`` needs
+``engine``, ``graphs`` and ``export``.
 The public ONNX entry point stays :mod:`alpha_refine.onnx`.
 """

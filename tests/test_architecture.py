@@ -127,3 +127,19 @@ def test_core_never_imports_the_tools_above_it() -> None:
     ]
 
     assert upward == []
+
+
+def test_moved_code_keeps_its_public_entry_points() -> None:
+    import alpha_refine.onnx
+    import alpha_refine.weights
+    from alpha_refine.eval import runner, tracking
+    from alpha_refine.runtime import export, graphs, onnx_engine
+    from alpha_refine.weights import published, store
+
+    assert alpha_refine.onnx.export_onnx is export.export_onnx
+    assert alpha_refine.onnx.export_graphs is export.export_graphs
+    assert alpha_refine.onnx.OnnxRuntimeEngine is onnx_engine.OnnxRuntimeEngine
+    assert alpha_refine.onnx.onnx_available is graphs.onnx_available
+    assert alpha_refine.weights.convert_published is published.convert_published
+    assert alpha_refine.weights.load_pretrained is store.load_pretrained
+    assert runner.track_sequence is tracking.track_sequence

@@ -46,7 +46,6 @@ import numpy as np
 import torch
 
 from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
-from alpha_refine._fast import TorchEngine
 from alpha_refine._inputs import as_rgb_frame, as_xywh_boxes
 from alpha_refine.geometry import (
     CROP_SIZE,
@@ -58,7 +57,8 @@ from alpha_refine.geometry import (
     search_windows,
 )
 from alpha_refine.model.preprocess import normalize_crops
-from alpha_refine.onnx import onnx_available
+from alpha_refine.runtime.engine import TorchEngine
+from alpha_refine.runtime.graphs import onnx_available
 
 FRAME_SHAPE = (480, 640, 3)
 OPERATIONS = ("initialize", "refine_box", "refine_mask")

@@ -24,13 +24,14 @@ import numpy as np
 import torch
 
 from alpha_refine import AlphaRefineNet, ModelConfig
-from alpha_refine._quantize import quantize_graphs
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
-from alpha_refine.onnx import OnnxRuntimeEngine, export_graphs
+from alpha_refine.runtime.export import export_graphs
+from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
+from alpha_refine.runtime.quantize import quantize_graphs
 
 
 def _graphs(network: AlphaRefineNet, normalisation: Any) -> dict[str, bytes]:
-    with mock.patch("alpha_refine.onnx.normalize_crops_for_export", normalisation):
+    with mock.patch("alpha_refine.runtime.export.normalize_crops_for_export", normalisation):
         float32 = export_graphs(network)
     return {"float32": float32["refine"], "int8": quantize_graphs(float32)["refine"]}
 

@@ -50,7 +50,7 @@ def published_state_dict() -> dict[str, torch.Tensor]:
     Batch-norm statistics are perturbed away from the identity and the corner logits scaled up,
     so that outputs depend on the input and a layout mistake cannot hide behind trivial values.
     """
-    from alpha_refine.model.published import native_to_published_key
+    from alpha_refine.weights.published import native_to_published_key
 
     generator = torch.Generator().manual_seed(3)
     state: dict[str, torch.Tensor] = {}

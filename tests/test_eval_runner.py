@@ -11,7 +11,7 @@ import pytest
 from alpha_refine import Refiner
 from alpha_refine.cli import main
 from alpha_refine.data import load_dataset
-from alpha_refine.eval import runner
+from alpha_refine.eval import runner, tracking
 from alpha_refine.eval.results import (
     ResultsMismatchError,
     claim_folder,
@@ -86,7 +86,7 @@ def test_shards_cover_every_sequence_once(dataset: str) -> None:
     for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
         with pytest.raises(ValueError, match="--shard"):
             parse_shard(bad)
-    picked = [s.name for i in range(2) for s in runner._select_shard(sequences, (i, 2))]
+    picked = [s.name for i in range(2) for s in tracking.select_shard(sequences, (i, 2))]
     assert sorted(picked) == sorted(NAMES)
     short = limit_sequence(sequences[0], 4)
     assert len(short) == 4 and short.visible.shape == (4,)
@@ -116,7 +116,7 @@ def test_eval_base_only_resumes_and_plots(
     def fail(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a complete sequence was run again")
 
-    monkeypatch.setattr(runner, "track_sequence", fail)
+    monkeypatch.setattr(tracking, "track_sequence", fail)
     again = evaluate_trackers(dataset, ["mil"], out, progress=False, plots=False)
     assert again is not None and again.comparisons[0].base.scores.auc == pytest.approx(
         report.comparisons[0].base.scores.auc
@@ -327,7 +327,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(
     dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
-    real = runner.track_sequence
+    real = tracking.track_sequence
     runs: list[str] = []
     interrupt = {"at": 1}  # Ctrl-C when the second sequence starts
 
@@ -337,7 +337,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(
         runs.append(sequence.name)
         return real(tracker, sequence, **kwargs)
 
-    monkeypatch.setattr(runner, "track_sequence", tracked)
+    monkeypatch.setattr(tracking, "track_sequence", tracked)
     with pytest.raises(KeyboardInterrupt):
         evaluate_trackers(dataset, ["mil"], out, max_frames=3, progress=False, plots=False)
     # Nothing half written for the interrupted sequence.

@@ -18,11 +18,12 @@ import pytest
 import torch
 
 from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
-from alpha_refine._fast import TorchEngine, batched_crop, fold_batchnorm
 from alpha_refine.geometry import crop_and_resize, search_windows
 from alpha_refine.model.heads import soft_argmax
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
-from alpha_refine.onnx import onnx_available
+from alpha_refine.runtime.crop import batched_crop
+from alpha_refine.runtime.engine import TorchEngine, fold_batchnorm
+from alpha_refine.runtime.graphs import onnx_available
 
 BOX_TOLERANCE_PX = 1e-3
 MASK_TOLERANCE = 1e-4
@@ -322,7 +323,7 @@ def test_export_onnx_writes_checked_graphs(exported: Path) -> None:
 def test_onnxruntime_engine_matches_torch(
     exported: Path, calibrated: AlphaRefineNet, scene: np.ndarray
 ) -> None:
-    from alpha_refine.onnx import OnnxRuntimeEngine
+    from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
     engine = OnnxRuntimeEngine(_graphs(exported))
     plain = TorchEngine(calibrated, torch.device("cpu"), fold_bn=False, channels_last=False)
@@ -346,7 +347,7 @@ def test_onnxruntime_engine_matches_torch(
 def test_graphs_without_confidence_are_refused_clearly(exported: Path) -> None:
     import onnx.utils
 
-    from alpha_refine.onnx import OnnxRuntimeEngine
+    from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
     graphs = _graphs(exported)
     extractor = onnx.utils.Extractor(onnx.load_from_string(graphs["refine"]))
@@ -362,10 +363,10 @@ def test_onnxruntime_backend_matches_the_plain_path(
     scene: np.ndarray,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import alpha_refine.onnx
+    from alpha_refine.runtime import onnx_engine
 
     # The graphs exported above (the refiner would export the same network again, in memory).
-    monkeypatch.setattr(alpha_refine.onnx, "export_graphs", lambda network: _graphs(exported))
+    monkeypatch.setattr(onnx_engine, "export_graphs", lambda network: _graphs(exported))
     refiner = Refiner.from_network(calibrated, backend="onnxruntime")
     assert refiner.device == torch.device("cpu") and "onnxruntime" in repr(refiner)
     _assert_same_results(refiner, _eager(calibrated), scene)
@@ -378,11 +379,12 @@ def test_onnxruntime_backend_matches_the_plain_path(
 def test_onnx_export_without_the_extra_is_a_clear_error(
     calibrated: AlphaRefineNet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import alpha_refine.onnx
+    from alpha_refine.runtime import graphs
+    from alpha_refine.runtime.export import export_graphs
 
-    monkeypatch.setattr(alpha_refine.onnx, "onnx_available", lambda: False)
+    monkeypatch.setattr(graphs, "onnx_available", lambda: False)
     with pytest.raises(ImportError, match=r"alpha-refine\[onnx\]"):
-        alpha_refine.onnx.export_graphs(calibrated)
+        export_graphs(calibrated)
 
 
 # --- the benchmark ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from alpha_refine import AlphaRefineNet
-from alpha_refine.model.published import (
+from alpha_refine.weights.published import (
     native_to_published_key,
     published_to_native,
     published_to_native_key,

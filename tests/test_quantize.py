@@ -20,17 +20,17 @@ import torch
 
 import alpha_refine
 from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
-from alpha_refine._quantize import (
+from alpha_refine.data.sequence import Sequence
+from alpha_refine.demo import demo_sequence
+from alpha_refine.geometry import crop_and_resize, search_windows
+from alpha_refine.model.preprocess import normalize_crops
+from alpha_refine.runtime.graphs import onnx_available
+from alpha_refine.runtime.quantize import (
     CalibrationCrops,
     calibration_crops,
     quantize_graphs,
     synthetic_calibration_sequences,
 )
-from alpha_refine.data.sequence import Sequence
-from alpha_refine.demo import demo_sequence
-from alpha_refine.geometry import crop_and_resize, search_windows
-from alpha_refine.model.preprocess import normalize_crops
-from alpha_refine.onnx import onnx_available
 
 INT8_CORNER_TOLERANCE_PX = 0.5  # trained model, crop pixels
 INT8_MASK_TOLERANCE = 0.05
@@ -52,7 +52,7 @@ def trained_graphs(
     """The default model's float32 graphs and their int8 copies."""
     if not onnx_available():
         pytest.skip("the onnx extra is not installed")
-    from alpha_refine.onnx import export_graphs
+    from alpha_refine.runtime.export import export_graphs
 
     graphs = export_graphs(Refiner.from_pretrained(device="cpu").network)
     return graphs, quantize_graphs(graphs, small_calibration)
@@ -127,7 +127,7 @@ def test_int8_graphs_quantize_only_the_trunk(
 def test_int8_engine_stays_close_to_float32_on_the_trained_model(
     trained_graphs: tuple[dict[str, bytes], dict[str, bytes]],
 ) -> None:
-    from alpha_refine.onnx import OnnxRuntimeEngine
+    from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
     graphs, int8 = trained_graphs
     full, quantized = OnnxRuntimeEngine(graphs, threads=1), OnnxRuntimeEngine(int8, threads=1)
@@ -173,17 +173,16 @@ def random_network() -> AlphaRefineNet:
 def test_refiner_int8_option_on_random_weights(
     random_network: AlphaRefineNet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import alpha_refine._quantize
-    import alpha_refine.onnx
+    from alpha_refine.runtime import onnx_engine, quantize
 
-    export = alpha_refine.onnx.export_graphs
+    export = onnx_engine.export_graphs
     exported: dict[int, dict[str, bytes]] = {}  # one export for both refiners
 
     def export_once(network: AlphaRefineNet) -> dict[str, bytes]:
         return exported.setdefault(id(network), export(network))
 
-    monkeypatch.setattr(alpha_refine.onnx, "export_graphs", export_once)
-    monkeypatch.setattr(alpha_refine._quantize, "CALIBRATION_SEQUENCES", 2)
+    monkeypatch.setattr(onnx_engine, "export_graphs", export_once)
+    monkeypatch.setattr(quantize, "CALIBRATION_SEQUENCES", 2)
     options: dict[str, Any] = {"backend": "onnxruntime", "return_mask": True}
     int8 = Refiner.from_network(random_network, precision="int8", **options)
     full = Refiner.from_network(random_network, **options)
@@ -227,18 +226,18 @@ def test_bad_int8_options(
 def test_int8_without_the_onnx_extra_is_a_clear_error(
     random_network: AlphaRefineNet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import alpha_refine.onnx
+    from alpha_refine.runtime import graphs
 
-    monkeypatch.setattr(alpha_refine.onnx, "onnx_available", lambda: False)
+    monkeypatch.setattr(graphs, "onnx_available", lambda: False)
     with pytest.raises(ImportError, match=r"alpha-refine\[onnx\]"):
         Refiner.from_network(random_network, backend="onnxruntime", precision="int8")
 
 
 def test_unknown_onnx_precision_is_refused() -> None:
-    from alpha_refine.onnx import _with_precision
+    from alpha_refine.runtime.export import with_precision
 
     with pytest.raises(ValueError, match="'float32' or 'int8'"):
-        _with_precision({}, "float16")
+        with_precision({}, "float16")
 
 
 # --- the command --------------------------------------------------------------------------
@@ -266,13 +265,13 @@ def test_export_onnx_int8_with_calibration_sequences(
 
     import onnx
 
-    import alpha_refine.onnx
     from alpha_refine.cli import main
-    from alpha_refine.onnx import OnnxRuntimeEngine
+    from alpha_refine.runtime import export
+    from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
     graphs, _ = trained_graphs
     box_only = {name: graphs[name] for name in ("template", "refine")}  # fewer graphs: faster
-    monkeypatch.setattr(alpha_refine.onnx, "export_graphs", lambda network, opset=None: box_only)
+    monkeypatch.setattr(export, "export_graphs", lambda network, opset=None: box_only)
     dataset = f"plain:{_plain_dataset(tmp_path / 'sequences')}"
     out = tmp_path / "int8"
     command = ["export-onnx", str(DEFAULT_MODEL), str(out), "--precision", "int8"]

@@ -41,7 +41,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from alpha_refine.onnx import export_onnx, onnx_available
+    from alpha_refine.runtime.export import export_onnx
+    from alpha_refine.runtime.graphs import onnx_available
 
     if not onnx_available():
         print(
@@ -55,8 +56,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
     if args.calibration is not None:
         if args.precision != "int8":
             raise ValueError("--calibration is only used with --precision int8")
-        from alpha_refine._quantize import calibration_crops
         from alpha_refine.data import load_dataset
+        from alpha_refine.runtime.quantize import calibration_crops
 
         calibration = calibration_crops(load_dataset(args.calibration))
     paths = export_onnx(
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="export weights to ONNX (template.onnx, refine.onnx, refine_mask.onnx)",
         description="Write the network as three ONNX graphs with a dynamic number of targets "
         "(inputs: RGB crops N x 256 x 256 x 3 in 0..255 and template kernels; see "
-        "alpha_refine.onnx). Needs the onnx extra.",
+        "alpha_refine.runtime.graphs). Needs the onnx extra.",
     )
     _weights_arguments(onnx_export)
     onnx_export.add_argument("out_dir", help="folder to write")

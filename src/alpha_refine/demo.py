@@ -188,7 +188,7 @@ def write_plot(path: Path, sequence: Sequence, result: DemoResult) -> Path | Non
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    from alpha_refine.eval.metrics import iou
+    from alpha_refine.geometry import iou
 
     figure, axis = plt.subplots(figsize=(8, 3.2), dpi=110)
     frames = np.arange(len(sequence))

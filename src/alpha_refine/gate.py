@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from alpha_refine.eval.metrics import iou
+from alpha_refine.geometry import iou
 
 
 @dataclass(frozen=True)

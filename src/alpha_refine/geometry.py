@@ -1,4 +1,4 @@
-"""Crop geometry, box formats and masks, in plain numpy/OpenCV.
+"""Crop geometry, box formats, box overlap (IoU) and masks, in plain numpy/OpenCV.
 
 Conventions used throughout:
 
@@ -26,6 +26,7 @@ SEARCH_FACTOR = 2.0
 CROP_SIZE = 256
 
 FloatArray = NDArray[np.float64]
+IouGeometry = Literal["continuous", "pixel"]
 
 
 def _as_float_boxes(boxes: ArrayLike) -> FloatArray:
@@ -78,6 +79,36 @@ def xywh_to_cxcywh(boxes: ArrayLike) -> FloatArray:
 def cxcywh_to_xywh(boxes: ArrayLike) -> FloatArray:
     """``cx, cy, w, h`` -> ``x, y, w, h`` for boxes of shape ``(..., 4)``."""
     return convert_boxes(boxes, "cxcywh", "xywh")
+
+
+def iou(
+    pred: ArrayLike, gt: ArrayLike, geometry: IouGeometry = "continuous", eps: float = 0.0
+) -> FloatArray:
+    """Intersection over union of ``x, y, w, h`` boxes, shapes ``(..., 4)`` -> ``(...)``.
+
+    ``continuous``: a box covers ``[x, x + w)`` (got10k, pysot). ``pixel``: it covers the pixels
+    ``x .. x + w - 1`` inclusive, so the intersection of two boxes gains one pixel per axis
+    (pytracking, LaSOT toolkit). Non-finite boxes give NaN; an empty union gives 0. ``eps`` is
+    added to the union (the got10k toolkit adds machine epsilon).
+    """
+    pred, gt = _as_float_boxes(pred), _as_float_boxes(gt)
+    if geometry == "pixel":
+        tl = np.maximum(pred[..., :2], gt[..., :2])
+        br = np.minimum(pred[..., :2] + pred[..., 2:] - 1.0, gt[..., :2] + gt[..., 2:] - 1.0)
+        size = np.maximum(br - tl + 1.0, 0.0)
+    elif geometry == "continuous":
+        tl = np.maximum(pred[..., :2], gt[..., :2])
+        br = np.minimum(pred[..., :2] + pred[..., 2:], gt[..., :2] + gt[..., 2:])
+        size = np.maximum(br - tl, 0.0)
+    else:
+        raise ValueError(f"unknown IoU geometry {geometry!r}; use 'continuous' or 'pixel'")
+    inter = size[..., 0] * size[..., 1]
+    union = pred[..., 2] * pred[..., 3] + gt[..., 2] * gt[..., 3] - inter + eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overlap = np.where(union > 0, inter / union, 0.0)
+    overlap[np.isnan(union)] = np.nan
+    result: FloatArray = np.clip(overlap, 0.0, 1.0)
+    return result
 
 
 def search_windows(boxes_xywh: ArrayLike, factor: float = SEARCH_FACTOR) -> NDArray[np.int64]:

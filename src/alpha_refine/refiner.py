@@ -1,4 +1,10 @@
-"""The public API: a stateful refiner that any tracker calls once per frame."""
+"""The public API: a stateful refiner that any tracker calls once per frame.
+
+A little over 600 lines because it is the whole public surface in one place (construction from
+weights or a network, state, targets, ``refine``) with its docstrings; the work is delegated to
+:mod:`alpha_refine.geometry`, :mod:`alpha_refine.runtime`, :mod:`alpha_refine.gate` and
+:mod:`alpha_refine.weights` (docs/concepts.md, "The layout").
+"""
 
 from __future__ import annotations
 
@@ -14,13 +20,6 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from alpha_refine._fast import (
-    PRECISIONS,
-    Engine,
-    TorchEngine,
-    batched_crop,
-    frame_pixels,
-)
 from alpha_refine._inputs import (
     BOX_FORMATS,
     COLORS,
@@ -42,7 +41,9 @@ from alpha_refine.geometry import (
     search_windows,
 )
 from alpha_refine.model.network import AlphaRefineNet
-from alpha_refine.weights import (
+from alpha_refine.runtime.crop import batched_crop, frame_pixels
+from alpha_refine.runtime.engine import PRECISIONS, Engine, TorchEngine
+from alpha_refine.weights.store import (
     WeightsInfo,
     load_pretrained,
     load_state_file,
@@ -376,7 +377,7 @@ class Refiner:
         self.gate = gate
         self._engine: Engine
         if backend == "onnxruntime":
-            from alpha_refine.onnx import OnnxRuntimeEngine
+            from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
             self._engine = OnnxRuntimeEngine.from_network(
                 network, precision="int8" if precision == "int8" else "float32"

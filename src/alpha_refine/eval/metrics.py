@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from alpha_refine.geometry import IouGeometry, iou
+
 if TYPE_CHECKING:
     from alpha_refine.data.sequence import Sequence
 
@@ -40,7 +42,7 @@ __all__ = [
     "summarize",
 ]
 
-Geometry = Literal["continuous", "pixel"]
+Geometry = IouGeometry  # the name conventions have always used
 FloatArray = NDArray[np.float64]
 
 
@@ -140,36 +142,6 @@ def get_convention(name: str | Convention) -> Convention:
 # ----------------------------------------------------------------------- per-frame measures
 
 
-def _iou(pred: FloatArray, gt: FloatArray, geometry: Geometry, eps: float = 0.0) -> FloatArray:
-    if geometry == "pixel":
-        tl = np.maximum(pred[..., :2], gt[..., :2])
-        br = np.minimum(pred[..., :2] + pred[..., 2:] - 1.0, gt[..., :2] + gt[..., 2:] - 1.0)
-        size = np.maximum(br - tl + 1.0, 0.0)
-    elif geometry == "continuous":
-        tl = np.maximum(pred[..., :2], gt[..., :2])
-        br = np.minimum(pred[..., :2] + pred[..., 2:], gt[..., :2] + gt[..., 2:])
-        size = np.maximum(br - tl, 0.0)
-    else:
-        raise ValueError(f"unknown IoU geometry {geometry!r}; use 'continuous' or 'pixel'")
-    inter = size[..., 0] * size[..., 1]
-    union = pred[..., 2] * pred[..., 3] + gt[..., 2] * gt[..., 3] - inter + eps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        overlap = np.where(union > 0, inter / union, 0.0)
-    overlap[np.isnan(union)] = np.nan
-    result: FloatArray = np.clip(overlap, 0.0, 1.0)
-    return result
-
-
-def iou(pred: ArrayLike, gt: ArrayLike, geometry: Geometry = "continuous") -> FloatArray:
-    """Intersection over union of ``x, y, w, h`` boxes, shapes ``(..., 4)`` -> ``(...)``.
-
-    ``continuous``: a box covers ``[x, x + w)`` (got10k, pysot). ``pixel``: it covers the pixels
-    ``x .. x + w - 1`` inclusive, so the intersection of two boxes gains one pixel per axis
-    (pytracking, LaSOT toolkit). Non-finite boxes give NaN; an empty union gives 0.
-    """
-    return _iou(_as_boxes(pred), _as_boxes(gt), geometry)
-
-
 def _centres(boxes: FloatArray) -> FloatArray:
     # The pixel centre of the MATLAB-era toolkits: x + (w - 1) / 2.
     result: FloatArray = boxes[..., :2] + (boxes[..., 2:] - 1.0) / 2.0
@@ -258,7 +230,7 @@ def _errors_got10k(pred: FloatArray, gt: FloatArray) -> _FrameErrors:
     offset = _centres(p) - _centres(g)
     normalized = np.sqrt(np.sum(np.power(offset / np.maximum(1.0, g[:, 2:]), 2), axis=-1))
     return _FrameErrors(
-        iou=_iou(p, g, "continuous", eps=float(np.finfo(float).eps)),
+        iou=iou(p, g, "continuous", eps=float(np.finfo(float).eps)),
         center=np.sqrt(np.sum(np.power(offset, 2), axis=-1)),
         normalized=normalized,
         denominator=int(keep.sum()),
@@ -272,7 +244,7 @@ def _errors_pysot(pred: FloatArray, gt: FloatArray, visible: NDArray[np.bool_]) 
     with np.errstate(invalid="ignore", divide="ignore"):
         gt_ok = np.all(g[:, 2:] > 0, axis=1)
         overlap = np.full(len(g), -1.0)
-        overlap[gt_ok] = _iou(p[gt_ok], g[gt_ok], "continuous")
+        overlap[gt_ok] = iou(p[gt_ok], g[gt_ok], "continuous")
         # pysot's quirk, kept for parity: a ground-truth centre with a coordinate <= 0 (or
         # NaN) gives distance -1, which counts as a hit at every threshold.
         centre_gt, centre_pred = _centres(g), _centres(p)
@@ -298,7 +270,7 @@ def _errors_pytracking(
         valid = np.all(gt[:, 2:] > 0, axis=1)
         if visible is not None:
             valid &= visible
-        overlap = _iou(pred, gt, "pixel")
+        overlap = iou(pred, gt, "pixel")
         centre_pred, centre_gt = _centres(pred), _centres(gt)
         center = np.sqrt(np.sum(np.power(centre_pred - centre_gt, 2), axis=1))
         # pytracking divides each centre by the GT size before subtracting.
@@ -445,7 +417,7 @@ def evaluate_sequence(
         errors.normalized, conv.norm_precision_thresholds, errors.denominator, False
     )
 
-    frame_iou = _iou(p, g, conv.iou_geometry)
+    frame_iou = iou(p, g, conv.iou_geometry)
     frame_iou[~np.all(np.isfinite(g), axis=1)] = np.nan
     frame_error = center_error(p, g)
     frame_error[~np.all(np.isfinite(g), axis=1)] = np.nan
@@ -495,9 +467,9 @@ def _ao_ious(
     if conv.name == "got10k":
         if image_size is not None:
             p, g = _clip_to_frame(p, image_size), _clip_to_frame(g, image_size)
-        values = _iou(p, g, "continuous", eps=float(np.finfo(float).eps))
+        values = iou(p, g, "continuous", eps=float(np.finfo(float).eps))
     else:
-        values = _iou(p, g, conv.iou_geometry)
+        values = iou(p, g, conv.iou_geometry)
     # A NaN prediction overlaps nothing (the GOT-10k toolkit would make the whole AO NaN).
     return np.nan_to_num(values, nan=0.0)
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.eval.metrics import iou
+from alpha_refine.geometry import iou
 from alpha_refine.refiner import Refiner
 
 GOOD_BOX_IOU = 0.85

@@ -1,4 +1,4 @@
-"""Success and precision plots of an :class:`~alpha_refine.eval.runner.EvalReport` (PNG).
+"""Success and precision plots of an :class:`~alpha_refine.eval.report.EvalReport` (PNG).
 
 Needs matplotlib (the ``plots`` extra); without it :func:`write_plots` warns and writes nothing.
 The figures are drawn with matplotlib's Agg canvas directly, so no global backend is changed.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from alpha_refine.eval.runner import EvalReport
+    from alpha_refine.eval.report import EvalReport
 
 __all__ = ["write_plots"]
 

@@ -38,6 +38,7 @@ from alpha_refine._inputs import as_rgb_frame
 from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
 from alpha_refine.geometry import CROP_SIZE, crop_and_resize, search_windows
+from alpha_refine.runtime.graphs import REFINE_MASK, TEMPLATE
 
 QUANTIZED_OPS = ("Conv", "Add", "MaxPool", "Relu")
 """Operator types quantized, in the part of each graph that does not read ``kernels``."""
@@ -197,15 +198,13 @@ def quantize_graph(
 def quantize_graphs(
     graphs: Mapping[str, bytes], calibration: CalibrationCrops | None = None
 ) -> dict[str, bytes]:
-    """Int8 copies of :func:`alpha_refine.onnx.export_graphs`' float32 graphs.
+    """Int8 copies of :func:`alpha_refine.runtime.export.export_graphs`' float32 graphs.
 
     ``calibration``: crops to calibrate on (default: :func:`calibration_crops` of the synthetic
     sequences). The search graphs are calibrated with the float32 template graph's kernels.
     Takes several seconds per graph.
     """
     import onnxruntime
-
-    from alpha_refine.onnx import REFINE_MASK, TEMPLATE
 
     crops = calibration_crops() if calibration is None else calibration
     session = onnxruntime.InferenceSession(graphs[TEMPLATE], providers=["CPUExecutionProvider"])

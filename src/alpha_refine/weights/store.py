@@ -1,4 +1,4 @@
-"""Weights: our safetensors format, the Hugging Face hub, and the published checkpoint.
+"""Our weights format (safetensors plus ``config.json``), read from folders, files and the hub.
 
 Our format is a folder (or hub repo) holding
 
@@ -9,8 +9,8 @@ Our format is a folder (or hub repo) holding
   :class:`~alpha_refine.config.ModelConfig`), ``dtype``, ``inference`` (refiner defaults the weights
   were made for, e.g. the crop geometry) and ``provenance`` (source, training data, licence).
 
-Nothing in this format is ever unpickled. The published checkpoint is a pickle; it is read by a
-restricted unpickler that builds only tensors and containers (:mod:`alpha_refine._checkpoint`).
+Nothing in this format is ever unpickled. The published checkpoint, a pickle, is converted to it
+by :mod:`alpha_refine.weights.published`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,8 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from alpha_refine._atomic import write_atomic, write_files_atomic
-from alpha_refine._checkpoint import extract_state_dict, read_torch_checkpoint
 from alpha_refine.config import ModelConfig
 from alpha_refine.model.network import AlphaRefineNet
-from alpha_refine.model.published import published_to_native
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -43,7 +41,7 @@ FORMAT_VERSION = 1
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _METADATA_KEY = "alpha_refine_config"
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-_DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+_DEFAULT_MODEL_DIR = Path(__file__).parent.parent / "default_model"
 
 
 class WeightsError(ValueError):
@@ -423,62 +421,3 @@ def push_to_hub(
             repo_id=repo_id, folder_path=folder, commit_message=commit_message
         )
     return str(getattr(commit, "oid", commit))
-
-
-# --- the published checkpoint ---------------------------------------------------------------
-
-PUBLISHED_LICENSE_NOTE = (
-    "Weights converted from the Alpha-Refine authors' published checkpoint, released with their "
-    "code under GPL-3.0. Whether trained weights are covered by the code's licence is not settled; "
-    "treat these weights as GPL-3.0 and do not redistribute them under other terms."
-)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def convert_published(
-    source: str | os.PathLike[str] | Mapping[str, torch.Tensor],
-    out_dir: str | os.PathLike[str],
-    *,
-    dtype: str = "float32",
-) -> Path:
-    """Convert the published AR34 checkpoint (``SEcmnet_ep0040-c.pth.tar``) to our format.
-
-    ``source`` is the checkpoint file (legacy or zip ``torch.save`` format, read without the
-    authors' code and without running anything from the pickle), a file holding an
-    already-extracted state dict, or such a state dict itself. Keeps the ``net`` state dict,
-    drops ``layer4``/``fc``, renames the keys, loads them strictly into a ResNet-34 network with
-    mask head, and writes ``out_dir`` with a provenance note (source hash, the authors' licence).
-    """
-    if isinstance(source, Mapping):
-        state = extract_state_dict(dict(source))
-        origin: dict[str, Any] = {"source": "in-memory published state dict"}
-    else:
-        path = Path(source)
-        state = extract_state_dict(read_torch_checkpoint(path))
-        origin = {"source": f"published checkpoint {path.name}", "source_sha256": _sha256(path)}
-    try:
-        native = published_to_native(state)
-    except KeyError as error:
-        raise WeightsError(f"not the published Alpha-Refine layout: {error}") from error
-    native = {key: value for key, value in native.items() if isinstance(value, torch.Tensor)}
-    network = AlphaRefineNet(ModelConfig(backbone="resnet34", mask_head=True))
-    load_state_dict_strict(network, native, source=str(origin["source"]))
-    provenance = {
-        **origin,
-        "authors": "Yan et al., Alpha-Refine (CVPR 2021)",
-        "training_data": "LaSOT, GOT-10k, COCO, ImageNet-VID, ImageNet-DET, YouTube-VOS, "
-        "saliency datasets (as published)",
-        "license": "GPL-3.0 (the authors' licence)",
-        "license_note": PUBLISHED_LICENSE_NOTE,
-    }
-    # The published numbers were made with the published crop-to-frame mapping.
-    return save_weights(
-        network, out_dir, dtype=dtype, inference={"geometry": "published"}, provenance=provenance
-    )

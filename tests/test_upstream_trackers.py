@@ -8,10 +8,13 @@ and the two lines of pysot's ``SiamMaskTracker`` that fail on today's numpy and 
 
 from __future__ import annotations
 
+import importlib
 import math
+import pickle
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +269,57 @@ def test_pysot_guide_fixes_siammask_for_numpy_2_and_opencv_4_10(
     example = " ".join(example.split())
     for command in fix.replace("\\\n", " ").splitlines():
         assert " ".join(command.split()) in example, command
+
+
+# --- pytracking on torch >= 2.6 and torchvision >= 0.13 ----------------------------------------
+
+
+class NetConstructor:
+    """Stands for ``ltr.admin.model_constructor.NetConstructor``, which pytracking's network files
+    pickle next to the weights."""
+
+    def __init__(self, fun_name: str, fun_module: str) -> None:
+        self.fun_name, self.fun_module = fun_name, fun_module
+
+
+def test_pytracking_guide_loads_pickled_networks_on_torch_2_6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tomp50.pth.tar"
+    constructor = NetConstructor("tompnet50", "ltr.models.tracking.tompnet")
+    torch.save({"net": {"w": torch.ones(2)}, "constructor": constructor}, path)
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    # ltr/admin/loading.py's torch_load_legacy: torch.load(path, map_location='cpu')
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 6):
+        with pytest.raises(pickle.UnpicklingError, match="NetConstructor"):
+            torch.load(path, map_location="cpu")
+    guide = (GUIDES / "pytracking.md").read_text()
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 python examples/pytracking_dimp.py" in guide
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with warnings.catch_warnings():  # torch says it honours the variable; that is the point
+        warnings.simplefilter("ignore", UserWarning)
+        checkpoint = torch.load(path, map_location="cpu")
+    assert checkpoint["constructor"].fun_name == "tompnet50"
+
+
+@pytest.mark.skipif(shutil.which("sed") is None, reason="the guide's fix uses sed")
+def test_pytracking_guide_fixes_the_model_urls_import(tmp_path: Path) -> None:
+    pytest.importorskip("torchvision")
+    module = tmp_path / "ltr" / "models" / "backbone" / "resnet.py"
+    module.parent.mkdir(parents=True)
+    # ltr/models/backbone/resnet.py, lines 4-5 at 7eb9e74.
+    module.write_text(
+        "import torch.utils.model_zoo as model_zoo\n"
+        "from torchvision.models.resnet import model_urls\n"
+    )
+    fix = _code_block("pytracking.md", "### On today's torch and torchvision", "bash")
+    sed = "\n".join(line for line in fix.replace("\\\n", " ").splitlines() if "sed " in line)
+    namespace: dict[str, Any] = {}
+    torchvision = importlib.import_module("torchvision.models.resnet")
+    if not hasattr(torchvision, "model_urls"):  # torchvision >= 0.13
+        with pytest.raises(ImportError, match="model_urls"):
+            exec(module.read_text(), namespace)
+    subprocess.run(["bash", "-c", sed], cwd=tmp_path, check=True)
+    exec(module.read_text(), namespace)
+    assert namespace["model_urls"] == {}

@@ -9,7 +9,6 @@ and the two lines of pysot's ``SiamMaskTracker`` that fail on today's numpy and 
 from __future__ import annotations
 
 import importlib
-import math
 import pickle
 import re
 import shutil
@@ -26,6 +25,7 @@ from numpy.typing import NDArray
 
 from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
 from alpha_refine.trackers import PytrackingTracker, RefinedTracker
+from test_integrations import DiMP
 from tracking_fixtures import moving_box_frames, random_refiner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +43,10 @@ def prroi_pool_input_check(rois: torch.Tensor) -> None:
     )
 
 
-class IoUNetDiMP:
+class IoUNetDiMP(DiMP):
     """DiMP's state and its IoU-Net hand-over, as ``pytracking/tracker/dimp/dimp.py`` has them.
 
-    ``initialize`` makes ``pos`` ``[y_c, x_c]`` and ``target_sz`` ``[h, w]`` with
+    ``initialize`` (inherited) makes ``pos`` ``[y_c, x_c]`` and ``target_sz`` ``[h, w]`` with
     ``torch.Tensor`` (float32, CPU), ``target_scale`` from the search area and
     ``base_target_sz = target_sz / target_scale``; no ``pos_iounet`` yet. ``track`` crops around
     ``pos``, pools the IoU-Net box (PreciseRoIPooling: float32 only), moves ``pos`` to the
@@ -59,21 +59,16 @@ class IoUNetDiMP:
     atom = False
 
     def __init__(self, iou_keeps: list[bool]) -> None:
+        super().__init__()
         self.iou_keeps = list(iou_keeps)
-        self.img_sample_sz = torch.Tensor([288.0, 288.0])
         self.search_centres: list[torch.Tensor] = []
         self.reported: list[list[float]] = []
 
     def initialize(self, image: NDArray[np.uint8], info: dict[str, Any]) -> dict[str, Any]:
-        state = info["init_bbox"]
-        self.pos = torch.Tensor([state[1] + (state[3] - 1) / 2, state[0] + (state[2] - 1) / 2])
-        self.target_sz = torch.Tensor([state[3], state[2]])
-        search_area = torch.prod(self.target_sz * 5.0).item()
-        self.target_scale = math.sqrt(search_area) / self.img_sample_sz.prod().sqrt()
-        self.base_target_sz = self.target_sz / self.target_scale
+        output = super().initialize(image, info)
         if self.atom:
             self.pos_iounet = self.pos.clone()
-        return {"time": 0.0}
+        return output
 
     def iounet_box(self, sample_pos: torch.Tensor, sample_scale: torch.Tensor) -> torch.Tensor:
         """``get_iounet_box``: the target box in the crop, ``[x, y, w, h]``."""

@@ -47,6 +47,7 @@ import pickle
 from typing import Any
 
 import numpy as np
+import torch
 
 from alpha_refine import Refiner
 from alpha_refine.data import iter_frames
@@ -90,8 +91,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feedback", default="state", choices=("state", "none"))
     parser.add_argument("--refiner", default=None, help="weights folder (default: embedded)")
     args = parser.parse_args(argv)
-
-    import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu" and args.tracker in CUDA_ONLY:

@@ -275,8 +275,9 @@ class Refiner:
                 beside it or in its metadata); or a Hugging Face hub repo id ``"org/name"``,
                 optionally pinned as ``"org/name@revision"``.
             revision: hub branch, tag or commit (pin a commit for reproducible results).
-            cache_dir, local_files_only, token: passed to ``huggingface_hub``; ``HF_HUB_OFFLINE=1``
-                and ``HF_HOME`` work as usual.
+            cache_dir: passed to ``huggingface_hub`` (``HF_HOME`` works as usual).
+            local_files_only: passed to ``huggingface_hub`` (so does ``HF_HUB_OFFLINE=1``).
+            token: passed to ``huggingface_hub``.
             options: refiner options as for the constructor (``device``, ``color``,
                 ``box_format``...). Options the weights were made for (their ``inference``
                 config, e.g. ``geometry`` or ``gate``) are the defaults; without a ``gate``

@@ -13,6 +13,7 @@ from alpha_refine.data.datasets import (
     load_trackingnet,
     load_uav123,
 )
+from alpha_refine.data.frames import frame_files, iter_frames
 from alpha_refine.data.segmentation import MaskBoxSequence, load_davis, load_youtubevos
 from alpha_refine.data.sequence import Sequence, read_image, read_mask
 from alpha_refine.data.vot import load_vot
@@ -22,6 +23,8 @@ __all__ = [
     "DatasetWarning",
     "MaskBoxSequence",
     "Sequence",
+    "frame_files",
+    "iter_frames",
     "load_dataset",
     "load_davis",
     "load_frames",

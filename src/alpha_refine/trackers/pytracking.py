@@ -8,7 +8,9 @@ from a tracker name and parameter file (see ``docs/integrations/pytracking.md`` 
 pytracking works on **RGB** frames (its ``imread`` converts), so this adapter converts the BGR
 frames it is given. Its boxes are ``x, y, w, h`` pixels; its state is ``pos`` (centre
 ``[y, x]``), ``target_sz`` (``[h, w]``), ``target_scale`` and ``base_target_sz``, all ``torch``
-tensors, and its output box is ``[x_c - (w - 1) / 2, y_c - (h - 1) / 2, w, h]``.
+tensors, and its output box is ``[x_c - (w - 1) / 2, y_c - (h - 1) / 2, w, h]``. DiMP, ATOM and KYS
+also keep ``pos_iounet``, the centre their IoU-Net found, and copy it into ``pos`` at the end of
+``track()``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ class PytrackingTracker(LibraryTracker):
     back changes nothing (the published wrapper uses ``x + w / 2``, half a pixel off).
     ``target_scale`` is not clamped to the tracker's ``min_scale_factor``/``max_scale_factor``
     (the published wrapper does not either); a tracker without ``base_target_sz`` gets only
-    ``pos`` and ``target_sz``.
+    ``pos`` and ``target_sz``. A tracker with ``pos_iounet`` (DiMP, ATOM, KYS) gets it set to the
+    new ``pos`` as well: those trackers end ``track()`` with ``pos = pos_iounet``, and on a frame
+    where their IoU-Net keeps no box ``pos_iounet`` would still be the previous frame's
+    unrefined centre (the published wrapper leaves it stale).
 
     Args:
         tracker: the pytracking tracker object (e.g. ``pytracking.tracker.dimp.DiMP(params)``).
@@ -74,3 +79,8 @@ class PytrackingTracker(LibraryTracker):
         if base_size is not None:
             base = torch.as_tensor(base_size, **like)
             self.tracker.target_scale = torch.sqrt(self.tracker.target_sz.prod() / base.prod())
+        # DiMP, ATOM and KYS end track() with pos = pos_iounet.clone(), and keep the old
+        # pos_iounet on a frame whose IoU-Net keeps no box: a stale one would replace the
+        # refined centre that frame's search crop was taken around.
+        if hasattr(self.tracker, "pos_iounet"):
+            self.tracker.pos_iounet = self.tracker.pos.clone()

@@ -27,11 +27,11 @@ from numpy.typing import NDArray
 from alpha_refine.data import load_dataset
 from alpha_refine.data.annotations import read_numbers
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.eval.metrics import evaluate_sequence, iou, summarize
+from alpha_refine.eval.metrics import evaluate_sequence, summarize
 from alpha_refine.eval.results import read_result_boxes
 from alpha_refine.eval.runner import load_refiner
 from alpha_refine.gate import GateConfig, gate_targets
-from alpha_refine.geometry import clip_boxes
+from alpha_refine.geometry import clip_boxes, iou
 from alpha_refine.trackers import is_valid_box
 
 GRID = {

@@ -55,7 +55,7 @@ def jitter_colour(
 
 def blur(image: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
     """Gaussian blur with standard deviation ``sigma`` pixels."""
-    blurred: NDArray[np.uint8] = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
+    blurred: NDArray[np.uint8] = np.asarray(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma), np.uint8)
     return blurred
 
 
@@ -76,10 +76,10 @@ def warp_view(
     x, y, w, h = (float(v) for v in box_xywh)
     height, width = frame.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, scale)
+    matrix = np.asarray(cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, scale), np.float64)
     # Move the box centre to where plain resizing puts it, so the object stays in the frame.
     matrix[:, 2] += np.array([x + w / 2, y + h / 2]) * (scale - 1.0)
-    warped: NDArray[np.uint8] = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LINEAR)
+    warped = np.asarray(cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LINEAR), np.uint8)
     if mask is None:
         centre = matrix @ np.array([x + w / 2, y + h / 2, 1.0])
         size_xy = scale * np.array([w, h])

@@ -181,7 +181,7 @@ def _read_gray(path: Path) -> NDArray[np.uint8]:
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise FileNotFoundError(f"cannot read mask {path}")
-    gray: NDArray[np.uint8] = mask
+    gray: NDArray[np.uint8] = np.asarray(mask, np.uint8)
     return gray
 
 

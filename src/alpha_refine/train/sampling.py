@@ -138,11 +138,10 @@ def make_pair(
     gray = rng.random() < config.grayscale_probability
     ref_frame, ref_box = sequence.frame(reference), sequence.boxes[reference]
     test_frame, test_box, mask = sequence.frame(test), sequence.boxes[test], sequence.mask(test)
+    colour, blur_probability = config.colour_jitter, config.blur_probability
     if still:
         ref_frame, _, ref_box = _still_view(ref_frame, mask, ref_box, rng, config)
         test_frame, mask, test_box = _still_view(test_frame, mask, test_box, rng, config)
-    colour, blur_probability = config.colour_jitter, config.blur_probability
-    if still:
         colour = max(colour, config.still_colour_jitter)
         blur_probability = max(blur_probability, config.still_blur_probability)
     photometric = (colour, blur_probability)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The measurements behind the default model's card, on the 7 held-out development sequences.
+#
+#   benchmarks/model_card.sh WEIGHTS SEQUENCES OUT [--trackers]
+#
+# WEIGHTS: 'default' or a weights folder; SEQUENCES: the development sequences folder (never
+# shipped); OUT: output folder. Writes, per experiment, the command's JSON and printed table:
+#   oracle.json/.txt        ground truth jittered by 0.25 (30 frames per sequence), with mask J
+#   good-boxes.json/.txt    ground truth jittered by 0.05: most input boxes have IoU >= 0.85
+#   eval/ + eval.txt        (--trackers) CSRT, MIL, KCF, MedianFlow, MOSSE with and without the
+#                           refiner, every frame, one thread, gate off; needs the contrib trackers
+set -euo pipefail
+weights=$1 sequences=$2 out=$3
+held=otb_Crossing,otb_Girl,vot2014_car,uav123_10fps_wakeboard7,davis2016_car-roundabout,davis2016_dog,davis2016_libby
+common=(--dataset "plain:$sequences" --sequences "$held" --refiner "$weights" --threads 1 --no-progress)
+mkdir -p "$out"
+alpha-refine oracle "${common[@]}" --frames-per-sequence 30 --masks --out "$out/oracle.json" \
+    | tee "$out/oracle.txt"
+alpha-refine oracle "${common[@]}" --frames-per-sequence 30 --scale-jitter 0.05 \
+    --centre-jitter 0.05 --out "$out/good-boxes.json" | tee "$out/good-boxes.txt"
+if [[ "${4:-}" == "--trackers" ]]; then
+    alpha-refine eval "${common[@]}" --tracker csrt,mil,kcf,medianflow,mosse --gate off \
+        --workers 2 --out "$out/eval" | tee "$out/eval.txt"
+fi

@@ -34,7 +34,7 @@ from alpha_refine._atomic import write_atomic
 
 CACHE_ENV = "ALPHA_REFINE_CACHE"
 OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
-GRAPH_VERSION = 2  # 2: int8 keeps the stem convolution in float32
+GRAPH_VERSION = 1  # bump when export or quantization changes the graphs
 _MANIFEST = "manifest.json"
 _warned_unwritable: set[Path] = set()
 

@@ -41,11 +41,13 @@ def graph_signature(graphs: Mapping[str, bytes]) -> str:
 
 
 def shipped_ranges(
-    fingerprint: str, graphs: Mapping[str, bytes], path: Path = SHIPPED_RANGES
+    fingerprint: str, graphs: Mapping[str, bytes], path: Path | None = None
 ) -> Ranges | None:
-    """The shipped ranges if they were made for these weights and graphs, else ``None``."""
+    """The shipped ranges (``path``, default :data:`SHIPPED_RANGES`) if they were made for these
+    weights and graphs, else ``None``."""
     try:
-        shipped: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        text = (SHIPPED_RANGES if path is None else path).read_text(encoding="utf-8")
+        shipped: dict[str, Any] = json.loads(text)
     except (OSError, ValueError):
         return None
     if shipped.get("fingerprint") != fingerprint:

@@ -5,8 +5,8 @@ Export (:mod:`alpha_refine.runtime.export`), int8 quantization
 (:mod:`alpha_refine.runtime.onnx_engine`) all name the graphs from here, so none of them imports
 another for a name.
 
-Needs the optional extra: ``pip install "alpha-refine[onnx]"`` (``onnx``, ``onnxscript`` for the
-exporter, ``onnxruntime``).
+Needs ``onnx``, ``onnxscript`` (the exporter) and ``onnxruntime``: core dependencies, also
+installed by the ``onnx`` extra (``pip install "alpha-refine[onnx]"``) where they were left out.
 
 :func:`~alpha_refine.runtime.export.export_onnx` writes three self-contained graphs with a dynamic
 number of targets ``N``:

@@ -5,8 +5,8 @@ Export (:mod:`alpha_refine.runtime.export`), int8 quantization
 (:mod:`alpha_refine.runtime.onnx_engine`) all name the graphs from here, so none of them imports
 another for a name.
 
-Needs ``onnx``, ``onnxscript`` (the exporter) and ``onnxruntime``: core dependencies, also
-installed by the ``onnx`` extra (``pip install "alpha-refine[onnx]"``) where they were left out.
+Needs ``onnx``, ``onnxscript`` (the exporter) and ``onnxruntime``: core dependencies (the
+``onnx`` extra, ``pip install "alpha-refine[onnx]"``, names the same three).
 
 :func:`~alpha_refine.runtime.export.export_onnx` writes three self-contained graphs with a dynamic
 number of targets ``N``:

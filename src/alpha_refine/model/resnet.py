@@ -19,6 +19,13 @@ def _conv1x1(inputs: int, outputs: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(inputs, outputs, kernel_size=1, stride=stride, bias=False)
 
 
+def _add_residual(block: BasicBlock | Bottleneck, out: Tensor, x: Tensor) -> Tensor:
+    """``relu(out + shortcut(x))``, added in place as torchvision does."""
+    out += x if block.downsample is None else block.downsample(x)
+    result: Tensor = block.relu(out)
+    return result
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -35,12 +42,8 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        out = self.relu(out)
-        return out
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return _add_residual(self, out, x)
 
 
 class Bottleneck(nn.Module):
@@ -61,13 +64,8 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        out += identity
-        out = self.relu(out)
-        return out
+        out = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        return _add_residual(self, self.bn3(self.conv3(out)), x)
 
 
 class ResNet(nn.Module):

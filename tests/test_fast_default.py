@@ -102,6 +102,24 @@ def test_repr_states_the_choice_and_the_fallback(
     assert "chosen_by='explicit'" in repr(explicit)
 
 
+def test_a_failing_export_falls_back_to_torch_only_when_chosen_automatically(
+    auto: None, monkeypatch: pytest.MonkeyPatch, network: AlphaRefineNet
+) -> None:
+    from alpha_refine.runtime import onnx_engine
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("exporter broke")
+
+    monkeypatch.setattr(onnx_engine.OnnxRuntimeEngine, "from_network", broken)
+    monkeypatch.setattr(select, "cpu_has_vnni", lambda: False)
+    with pytest.warns(BackendFallbackWarning, match="exporter broke"):
+        refiner = Refiner.from_network(network, device="cpu", backend="auto", precision="auto")
+    assert (refiner.backend, refiner.precision) == ("torch", "float32")
+    assert "onnxruntime failed" in repr(refiner)
+    with pytest.raises(RuntimeError, match="exporter broke"):  # asked for: no fallback
+        Refiner.from_network(network, device="cpu", backend="onnxruntime")
+
+
 # --- the cache ----------------------------------------------------------------------------
 
 

@@ -57,14 +57,20 @@ def cache_dir() -> Path | None:
 
 def graph_key(fingerprint: str, precision: str, **settings: Any) -> dict[str, Any]:
     """Everything the cached graphs depend on; ``settings`` are extra export options."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    # Versions from the installed metadata: importing onnx just for its version costs time.
+    def installed(name: str) -> str:
+        # From the installed metadata: importing onnx just for its version costs time.
+        try:
+            return version(name)
+        except PackageNotFoundError:  # e.g. a source build without metadata
+            return "unknown"
+
     return {
         "fingerprint": fingerprint,
         "precision": precision,
         "graph_version": GRAPH_VERSION,
-        **{name: version(name) for name in ("torch", "onnx", "onnxscript", "onnxruntime")},
+        **{name: installed(name) for name in ("torch", "onnx", "onnxscript", "onnxruntime")},
         **settings,
     }
 

@@ -6,7 +6,10 @@ ratio to the eager baseline measured side by side in the same rounds. Paths:
 
 * ``eager``: the plain baseline, as the refiner worked before the fast paths: full-frame RGB
   copy, OpenCV crop per target, the network as built (BatchNorm unfolded, NCHW weights), fp32.
-* ``torch``: ``Refiner`` defaults: BatchNorm folded, ``channels_last``, inference mode, crops
+* ``default:BACKEND/PRECISION``: what ``Refiner.from_pretrained()`` picks on this machine
+  (``backend="auto", precision="auto"``: ONNX Runtime on CPUs, int8 where the CPU has VNNI;
+  torch on CUDA), named after the choice.
+* ``torch``: ``Refiner`` torch backend: BatchNorm folded, ``channels_last``, inference mode, crops
   of the BGR frame (OpenCV on CPU, one batched gather on CUDA).
 * ``onnxruntime``: ``Refiner(backend="onnxruntime")``, CPU (needs the ``onnx`` extra).
 * ``onnxruntime-int8``: ``Refiner(backend="onnxruntime", precision="int8")``, CPU: the ResNet
@@ -226,6 +229,9 @@ def build_paths(
     for name in names:
         if name == "eager":
             paths[name] = EagerBaseline(network, device)
+        elif name == "default":
+            refiner = _refiner(network, device, backend="auto", precision="auto")
+            paths[f"default:{refiner.backend}/{refiner.precision}"] = refiner
         elif name == "torch":
             paths[name] = _refiner(network, device)
         elif name == "onnxruntime" and device.type == "cpu" and onnx_available():
@@ -438,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--targets", default=None, help="numbers of targets (1,4,16,64)")
     parser.add_argument(
         "--paths",
-        default="eager,torch,onnxruntime,onnxruntime-int8,float16,bfloat16,compile",
+        default="eager,default,torch,onnxruntime,onnxruntime-int8,float16,bfloat16,compile",
         help="paths to time where the device supports them (compile needs --compile)",
     )
     parser.add_argument("--compile", action="store_true", help="also time compile=True (CUDA)")

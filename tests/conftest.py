@@ -14,6 +14,17 @@ def _random_network(config: ModelConfig, seed: int = 0) -> AlphaRefineNet:
     return AlphaRefineNet(config).eval()
 
 
+@pytest.fixture(autouse=True)
+def torch_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``backend="auto"`` means torch in tests, which compare against torch numerics and would
+    otherwise export (and quantize) in every ``from_pretrained``; tests of the automatic choice
+    delete the variable. The graph cache goes to a temporary folder, never the user's."""
+    monkeypatch.setenv("ALPHA_REFINE_BACKEND", "torch")
+    monkeypatch.setenv("ALPHA_REFINE_CACHE", str(tmp_path_factory.getbasetemp() / "graph-cache"))
+
+
 @pytest.fixture(scope="session")
 def network() -> AlphaRefineNet:
     """A ResNet-34 network with random (seeded) weights: a fixture, never a result."""

@@ -1,7 +1,7 @@
 """ONNX export of the network and an ONNX Runtime backend for CPUs: the public entry point.
 
-Needs the optional extra: ``pip install "alpha-refine[onnx]"``. The graphs' names, inputs and
-outputs are described in :mod:`alpha_refine.runtime.graphs`; the code lives in
+Needs ``onnx``, ``onnxscript`` and ``onnxruntime`` (core dependencies). The graphs' names,
+inputs and outputs are described in :mod:`alpha_refine.runtime.graphs`; the code lives in
 :mod:`alpha_refine.runtime` (``export``, ``quantize``, ``onnx_engine``).
 """
 

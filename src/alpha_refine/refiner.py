@@ -41,8 +41,10 @@ from alpha_refine.geometry import (
     search_windows,
 )
 from alpha_refine.model.network import AlphaRefineNet
+from alpha_refine.runtime import graphs as onnx_graphs
 from alpha_refine.runtime.crop import batched_crop, frame_pixels
 from alpha_refine.runtime.engine import PRECISIONS, Engine, TorchEngine
+from alpha_refine.runtime.select import BackendFallbackWarning, choose_backend
 from alpha_refine.weights.store import (
     WeightsInfo,
     load_pretrained,
@@ -55,12 +57,12 @@ from alpha_refine.weights.store import (
 
 Geometry = Literal["exact", "published"]
 GEOMETRIES: tuple[str, ...] = ("exact", "published")
-Backend = Literal["torch", "onnxruntime"]
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
+Backend = Literal["auto", "torch", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 Crop = Literal["auto", "opencv", "device"]
 CROPS: tuple[str, ...] = ("auto", "opencv", "device")
-Precision = Literal["float32", "float16", "bfloat16", "int8"]
-REFINER_PRECISIONS: tuple[str, ...] = (*PRECISIONS, "int8")  # int8: ONNX Runtime only
+Precision = Literal["auto", "float32", "float16", "bfloat16", "int8"]
+REFINER_PRECISIONS: tuple[str, ...] = ("auto", *PRECISIONS, "int8")  # int8: ONNX Runtime only
 
 
 class RandomWeightsWarning(UserWarning):
@@ -183,16 +185,21 @@ class Refiner:
         geometry: ``"exact"`` maps the predicted box back through the crop that was really
             taken; ``"published"`` reproduces the published code's mapping (unrounded crop
             origin) and its zeroed last column/row at the right/bottom image edge.
-        backend: ``"torch"``, or ``"onnxruntime"`` (CPU only; the fastest on CPUs; needs the
-            ``onnx`` extra and exports the network when the refiner is built, which takes
-            several seconds).
-        precision: ``"float16"`` or ``"bfloat16"`` run the torch backend under autocast
+        backend: ``"torch"`` (the default here and for :meth:`from_network`),
+            ``"onnxruntime"`` (CPU only; the fastest on CPUs; needs the ``onnx`` dependencies;
+            exports the network when the refiner is built, seconds, or reads the graphs from
+            the on-disk cache, docs/performance.md), or ``"auto"`` (the default of
+            :meth:`from_pretrained`): ONNX Runtime on a CPU, torch on CUDA
+            (:mod:`alpha_refine.runtime.select` has the rule; ``repr(refiner)`` shows the choice).
+        precision: ``"auto"``: ``"int8"`` with ONNX Runtime on CPUs with VNNI, else
+            ``"float32"``. ``"float16"`` or ``"bfloat16"`` run the torch backend under autocast
             (meant for CUDA; the correlation and soft-argmax stay in float32). Boxes then
             differ from float32 ones; docs/performance.md gives the measured deviation.
             ``"int8"`` (with ``backend="onnxruntime"`` only) quantizes the ResNet trunk to int8,
-            calibrated on the package's synthetic sequences when the refiner is built (tens of
-            seconds); about twice as fast on CPUs with VNNI, boxes move by a fraction of a
-            pixel (docs/performance.md).
+            calibrated on the package's synthetic sequences when the refiner is first built for
+            these weights (tens of seconds; cached on disk; ranges ship for the embedded model);
+            about twice as fast on CPUs with VNNI, boxes move by a fraction of a pixel
+            (docs/performance.md).
         crop: ``"device"`` cuts all targets' crops in one batched gather on the network's
             device (the frame is uploaded once), bit-identical to ``"opencv"`` (which crops
             each target with OpenCV on the CPU) but for windows far larger than the frame
@@ -279,7 +286,9 @@ class Refiner:
             local_files_only: passed to ``huggingface_hub`` (so does ``HF_HUB_OFFLINE=1``).
             token: passed to ``huggingface_hub``.
             options: refiner options as for the constructor (``device``, ``color``,
-                ``box_format``...). Options the weights were made for (their ``inference``
+                ``box_format``...); ``backend`` and ``precision`` default to ``"auto"``: the
+                fastest safe path of this machine (ONNX Runtime, int8 on CPUs with VNNI, on a
+                CPU; torch on CUDA). Options the weights were made for (their ``inference``
                 config, e.g. ``geometry`` or ``gate``) are the defaults; without a ``gate``
                 there, :data:`PRETRAINED_GATE` is. ``gate=True`` turns the gate on with the
                 thresholds the weights name, if any, else the :class:`GateConfig` defaults.
@@ -291,7 +300,12 @@ class Refiner:
             local_files_only=local_files_only,
             token=token,
         )
-        defaults = {"gate": PRETRAINED_GATE, **info.inference}
+        defaults = {
+            "gate": PRETRAINED_GATE,
+            "backend": "auto",
+            "precision": "auto",
+            **info.inference,
+        }
         chosen = {**defaults, **options}
         if chosen["gate"] is True and isinstance(defaults["gate"], (GateConfig, Mapping)):
             chosen["gate"] = defaults["gate"]  # on, with the thresholds the weights name
@@ -354,6 +368,15 @@ class Refiner:
             raise ValueError(f"min_box_size must be a finite number >= 1 pixel, got {min_box_size}")
         if return_mask and network.mask_head is None:
             raise ValueError("return_mask=True needs a network with a mask head")
+        if backend == "auto" or precision == "auto":
+            wanted = resolve_device(device)
+            choice = choose_backend(
+                wanted.type, backend, precision, compile, onnx_graphs.onnx_available()
+            )
+            backend, precision = choice.backend, choice.precision  # type: ignore[assignment]
+            self.backend_reason = choice.reason
+        else:
+            self.backend_reason = "explicit"
         if backend == "onnxruntime":
             if device != "auto" and resolve_device(device).type != "cpu":
                 raise ValueError("backend='onnxruntime' runs on the CPU; use device='cpu'")
@@ -378,20 +401,42 @@ class Refiner:
         self.gate = gate
         self._engine: Engine
         if backend == "onnxruntime":
-            from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
-
-            self._engine = OnnxRuntimeEngine.from_network(
-                network, precision="int8" if precision == "int8" else "float32"
+            self._engine = self._onnx_engine(network, precision)
+        if backend == "torch":
+            assert precision in PRECISIONS  # int8 refused, auto resolved above
+            self._engine = TorchEngine(
+                network,
+                self.device,
+                precision=precision,  # type: ignore[arg-type]
+                compile=compile,
             )
-        else:
-            assert precision != "int8"  # refused above
-            self._engine = TorchEngine(network, self.device, precision=precision, compile=compile)
         self._device_crop = crop == "device" or (crop == "auto" and self.device.type == "cuda")
         self._kernels: torch.Tensor | None = None
         self._ids: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._next_id = 0
         self._fingerprint: str | None = None
         self.weights_info = WeightsInfo(model=network.config)
+
+    def _onnx_engine(self, network: AlphaRefineNet, precision: str) -> Engine:
+        """The ONNX Runtime engine; when it was chosen automatically, a failure to build it
+        falls back to torch with one warning rather than failing the refiner."""
+        from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
+
+        engine_precision: Literal["float32", "int8"] = "int8" if precision == "int8" else "float32"
+        if not self.backend_reason.startswith("auto"):
+            return OnnxRuntimeEngine.from_network(network, precision=engine_precision)
+        try:
+            return OnnxRuntimeEngine.from_network(network, precision=engine_precision)
+        except Exception as error:  # any exporter failure: the torch path still works
+            warnings.warn(
+                f"backend='auto' falls back to torch: building the ONNX Runtime engine failed "
+                f"({type(error).__name__}: {error})",
+                BackendFallbackWarning,
+                stacklevel=4,
+            )
+            self.backend, self.precision = "torch", "float32"
+            self.backend_reason = "auto: onnxruntime failed"
+            return TorchEngine(network, self.device)
 
     @property
     def config(self) -> ModelConfig:
@@ -613,6 +658,8 @@ class Refiner:
     def __repr__(self) -> str:
         return (
             f"Refiner(backbone={self.config.backbone!r}, device={str(self.device)!r}, "
-            f"backend={self.backend!r}, color={self.color!r}, box_format={self.box_format!r}, "
+            f"backend={self.backend!r}, precision={self.precision!r}, "
+            f"chosen_by={self.backend_reason!r}, color={self.color!r}, "
+            f"box_format={self.box_format!r}, "
             f"gate={'on' if self.gate else 'off'}, targets={self.num_targets})"
         )

@@ -63,7 +63,9 @@ def load_refiner(
     """
     if spec is None or spec.lower() == "none":
         return None
-    options: dict[str, Any] = {"device": device}
+    # float32 whatever the CPU: evaluation numbers must not depend on whether the machine that
+    # ran them had VNNI (where the automatic choice is int8); the backend stays automatic.
+    options: dict[str, Any] = {"device": device, "precision": "float32"}
     if gate is not None:
         options["gate"] = gate
     if spec == "default":

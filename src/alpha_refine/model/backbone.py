@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from torch import Tensor, nn
-from torchvision.models import resnet
 
+from alpha_refine.model import resnet
 from alpha_refine.model.efficientnet import TAP_BLOCKS, TAP_CHANNELS, EfficientNetLite0
 
 # Output channels of the four features (strides 2, 4, 8, 16) for each supported trunk.

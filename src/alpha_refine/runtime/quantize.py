@@ -40,8 +40,17 @@ from alpha_refine.data.sequence import Sequence
 from alpha_refine.geometry import CROP_SIZE, crop_and_resize, search_windows
 from alpha_refine.runtime.graphs import REFINE_MASK, TEMPLATE
 
+Ranges = dict[str, Any]
+"""Activation ranges of a calibration: ``{"template": ..., "search": ...}``, each the JSON
+calibration cache ONNX Runtime's ``quantize_static`` reads and writes."""
+
 QUANTIZED_OPS = ("Conv", "Add", "MaxPool", "Relu")
 """Operator types quantized, in the part of each graph that does not read ``kernels``."""
+
+FLOAT_STEM = False
+"""Keep the stem convolution in float32? Not by default: measured side by side (ResNet-34, one
+thread, AVX2 CPU) it was about 10 % slower than the int8 stem, though 4x closer to float32 on
+random weights (docs/performance.md)."""
 
 CALIBRATION_SEQUENCES = 16
 CALIBRATION_SEED = 20_240_607  # not the demo clip's seed, so the demo is held out
@@ -118,13 +127,22 @@ def calibration_crops(
     )
 
 
-def trunk_nodes(model: Any) -> list[str]:
-    """Names of the nodes of an ONNX ``model`` that do not depend on its ``kernels`` input."""
+def trunk_nodes(model: Any, float_stem: bool = False) -> list[str]:
+    """Names of the nodes of an ONNX ``model`` that do not depend on its ``kernels`` input.
+
+    ``float_stem``: leave out the convolutions up to the trunk's first dense one (the input
+    normalisation, a depthwise 1 x 1, and the 7 x 7 stem): with 3 input channels they fill
+    int8 dot products poorly, so quantizing them costs time instead of saving it.
+    """
     tainted = {"kernels"}
     names = []
+    in_stem = float_stem
     for node in model.graph.node:  # topologically sorted, as ONNX requires
         if tainted.intersection(node.input):
             tainted.update(node.output)
+        elif in_stem and node.op_type == "Conv":
+            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            in_stem = groups != 1  # the depthwise normalisation comes before the stem
         else:
             names.append(node.name)
     return names
@@ -154,13 +172,15 @@ def _quiet() -> Iterator[None]:
 
 def quantize_graph(
     blob: bytes,
-    feeds: list[dict[str, NDArray[np.float32]]],
+    feeds: list[dict[str, NDArray[np.float32]]] | None,
     cache: Path | None = None,
+    float_stem: bool = FLOAT_STEM,
 ) -> bytes:
     """Int8 copy of one serialised graph, activation ranges calibrated on ``feeds``.
 
-    ``cache``: a JSON file of activation ranges; read if it exists (``feeds`` unused), else
-    written, so graphs cut from one export (``refine``, ``refine_mask``) are calibrated once.
+    ``cache``: a JSON file of activation ranges; read if it exists (``feeds`` unused, may be
+    ``None``), else written, so graphs cut from one export (``refine``, ``refine_mask``) are
+    calibrated once. ``float_stem``: keep the first convolution in float32 (:func:`trunk_nodes`).
     """
     import onnx
     from onnxruntime.quantization import (
@@ -176,13 +196,13 @@ def quantize_graph(
         quantize_static(
             model,
             path,
-            _Feeds(feeds),
+            None if feeds is None else _Feeds(feeds),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(QUANTIZED_OPS),
-            nodes_to_quantize=trunk_nodes(model),
+            nodes_to_quantize=trunk_nodes(model, float_stem),
             calibrate_method=CalibrationMethod.MinMax,
             calibration_cache_path=cache,
             extra_options={"CalibMovingAverage": True},
@@ -196,22 +216,61 @@ def quantize_graph(
 
 
 def quantize_graphs(
-    graphs: Mapping[str, bytes], calibration: CalibrationCrops | None = None
+    graphs: Mapping[str, bytes],
+    calibration: CalibrationCrops | None = None,
+    *,
+    ranges: Ranges | None = None,
+    float_stem: bool = FLOAT_STEM,
 ) -> dict[str, bytes]:
     """Int8 copies of :func:`alpha_refine.runtime.export.export_graphs`' float32 graphs.
 
     ``calibration``: crops to calibrate on (default: :func:`calibration_crops` of the synthetic
     sequences). The search graphs are calibrated with the float32 template graph's kernels.
-    Takes several seconds per graph.
+    Takes several seconds per graph. ``ranges`` (see :func:`quantize_and_calibrate`) skips the
+    calibration.
     """
+    return quantize_and_calibrate(graphs, calibration, ranges=ranges, float_stem=float_stem)[0]
+
+
+def quantize_and_calibrate(
+    graphs: Mapping[str, bytes],
+    calibration: CalibrationCrops | None = None,
+    *,
+    ranges: Ranges | None = None,
+    float_stem: bool = FLOAT_STEM,
+) -> tuple[dict[str, bytes], Ranges]:
+    """:func:`quantize_graphs`, also returning the activation ranges used (calibrated unless
+    ``ranges`` are given): small JSON, enough to quantize the same graphs again without data."""
+    with tempfile.TemporaryDirectory() as folder:
+        caches = {part: Path(folder) / f"{part}.json" for part in ("template", "search")}
+        feeds: dict[str, list[dict[str, NDArray[np.float32]]]] = {}
+        if ranges is not None:
+            for part, cache in caches.items():
+                cache.write_text(json.dumps(ranges[part]))
+        else:
+            feeds = _calibration_feeds(graphs, calibration)
+        quantized = {}
+        # The template first; then the mask graph, whose ranges cover every tensor of the
+        # box-only graph, so the search graphs are calibrated once.
+        for name in sorted(graphs, key=lambda n: (n != TEMPLATE, n != REFINE_MASK)):
+            part = "template" if name == TEMPLATE else "search"
+            reader = None if caches[part].exists() else feeds[part]
+            quantized[name] = quantize_graph(graphs[name], reader, caches[part], float_stem)
+        used: Ranges = {part: json.loads(cache.read_text()) for part, cache in caches.items()}
+    return {name: quantized[name] for name in graphs}, used
+
+
+def _calibration_feeds(
+    graphs: Mapping[str, bytes], calibration: CalibrationCrops | None
+) -> dict[str, list[dict[str, NDArray[np.float32]]]]:
+    """Batches of calibration inputs for the template and the search graphs."""
     import onnxruntime
 
     crops = calibration_crops() if calibration is None else calibration
     session = onnxruntime.InferenceSession(graphs[TEMPLATE], providers=["CPUExecutionProvider"])
     (kernels,) = session.run(None, {"crops": crops.templates})
-    batches = range(0, len(crops.searches), _BATCH)
-    feeds = {
-        TEMPLATE: [
+    return {
+        "template": [
             {"crops": crops.templates[i : i + _BATCH]}
             for i in range(0, len(crops.templates), _BATCH)
         ],
@@ -220,13 +279,6 @@ def quantize_graphs(
                 "crops": crops.searches[i : i + _BATCH],
                 "kernels": kernels[crops.template_index[i : i + _BATCH]],
             }
-            for i in batches
+            for i in range(0, len(crops.searches), _BATCH)
         ],
     }
-    quantized = {TEMPLATE: quantize_graph(graphs[TEMPLATE], feeds[TEMPLATE])}
-    with tempfile.TemporaryDirectory() as folder:
-        cache = Path(folder) / "ranges.json"
-        # The mask graph first: its ranges cover every tensor of the box-only graph.
-        for name in sorted(set(graphs) - {TEMPLATE}, key=lambda n: n != REFINE_MASK):
-            quantized[name] = quantize_graph(graphs[name], feeds["search"], cache)
-    return {name: quantized[name] for name in graphs}

@@ -154,8 +154,14 @@ def oracle_experiment(
     good = np.asarray(before) >= GOOD_BOX_IOU
     mask_scores = None
     if mask_rows:
-        means = np.mean(mask_rows, axis=0)
-        mask_scores = MaskScores(*(float(v) for v in means), frames=len(mask_rows))
+        j_truth, j_filled_truth, j_jittered, j_filled_jittered = np.mean(mask_rows, axis=0)
+        mask_scores = MaskScores(
+            float(j_truth),
+            float(j_filled_truth),
+            float(j_jittered),
+            float(j_filled_jittered),
+            frames=len(mask_rows),
+        )
     return OracleResult(
         float(np.mean(before)),
         float(np.mean(after)),

@@ -82,7 +82,7 @@ class MBConv(nn.Module):
         self.residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.expand(x) if self.expand is not None else x
+        out: Tensor = self.expand(x) if self.expand is not None else x
         out = self.project(self.depthwise(out))
         return x + out if self.residual else out
 

@@ -298,16 +298,14 @@ def train(
     network.to(torch_device)
     _set_training(network, config.optim.freeze_backbone_bn)
     backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
-    optimizer = torch.optim.Adam(
-        [
-            {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
-            {
-                "params": list(network.backbone.parameters()),
-                "lr": config.optim.lr * config.optim.backbone_lr_scale,
-            },
-        ],
-        lr=config.optim.lr,
-    )
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
+        {
+            "params": list(network.backbone.parameters()),
+            "lr": config.optim.lr * config.optim.backbone_lr_scale,
+        },
+    ]
+    optimizer = torch.optim.Adam(groups, lr=config.optim.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
     )

@@ -62,6 +62,17 @@ def test_backend_rule(
     assert choice.reason.startswith("explicit" if backend != "auto" else "auto")
 
 
+def test_auto_int8_only_for_trunks_measured_safe(
+    auto: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(select, "cpu_has_vnni", lambda: True)
+    resnet = choose_backend("cpu", "auto", "auto", False, True, backbone="resnet18")
+    lite = choose_backend("cpu", "auto", "auto", False, True, backbone="efficientnet_lite0")
+    assert resnet.precision == "int8" and lite.precision == "float32"
+    asked = choose_backend("cpu", "auto", "int8", False, True, backbone="efficientnet_lite0")
+    assert asked.precision == "int8"
+
+
 def test_missing_onnxruntime_falls_back_to_torch_with_one_warning(auto: None) -> None:
     with pytest.warns(BackendFallbackWarning, match="onnxruntime|ONNX Runtime") as caught:
         choice = choose_backend("cpu", "auto", "auto", False, onnx_installed=False)

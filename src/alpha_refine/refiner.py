@@ -371,7 +371,12 @@ class Refiner:
         if backend == "auto" or precision == "auto":
             wanted = resolve_device(device)
             choice = choose_backend(
-                wanted.type, backend, precision, compile, onnx_graphs.onnx_available()
+                wanted.type,
+                backend,
+                precision,
+                compile,
+                onnx_graphs.onnx_available(),
+                backbone=network.config.backbone,
             )
             backend, precision = choice.backend, choice.precision  # type: ignore[assignment]
             self.backend_reason = choice.reason

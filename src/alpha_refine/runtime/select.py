@@ -10,6 +10,10 @@ The rule (docs/performance.md has the measurements behind it):
   (:func:`cpu_has_vnni`), else ``float32``. Without VNNI, ONNX Runtime's x86 int8 kernels use
   ``VPMADDUBSW``, whose 16-bit sums can saturate (a documented accuracy hazard of ONNX
   Runtime's u8s8 quantization), so int8 is only chosen where it is both fast and safe.
+  And only for trunks whose int8 deviation was measured small (:data:`INT8_BACKBONES`): the
+  ResNets move boxes by about 0.06 px; EfficientNet-Lite0's depthwise layers by 1.7 px median
+  (5 px at worst) on the demo clip (``benchmarks/results/int8-accuracy-default-lite0.json``),
+  so it stays in float32 unless int8 is asked for.
 
 ``ALPHA_REFINE_BACKEND=torch`` (or ``onnxruntime``) changes what ``"auto"`` picks, for a
 deployment or a test suite that wants one backend everywhere; explicit arguments still win.
@@ -27,6 +31,8 @@ from pathlib import Path
 BACKEND_ENV = "ALPHA_REFINE_BACKEND"
 # CPU flags (Linux /proc/cpuinfo names) of int8 dot products that ONNX Runtime uses.
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# Trunks whose int8 graphs stay within a fraction of a pixel of float32 (measured).
+INT8_BACKBONES = frozenset({"resnet18", "resnet34", "resnet50"})
 
 
 class BackendFallbackWarning(UserWarning):
@@ -71,6 +77,7 @@ def choose_backend(
     precision: str,
     compile: bool,
     onnx_installed: bool,
+    backbone: str = "resnet34",
 ) -> BackendChoice:
     """Resolve ``"auto"`` backend and precision (explicit values are kept) by the module's rule.
 
@@ -102,7 +109,7 @@ def choose_backend(
     else:
         reason = "explicit"
     if precision == "auto":
-        if backend == "onnxruntime" and cpu_has_vnni():
+        if backend == "onnxruntime" and backbone in INT8_BACKBONES and cpu_has_vnni():
             precision, reason = "int8", f"{reason}, int8: CPU has VNNI"
         else:
             precision = "float32"

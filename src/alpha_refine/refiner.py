@@ -191,15 +191,16 @@ class Refiner:
             the on-disk cache, docs/performance.md), or ``"auto"`` (the default of
             :meth:`from_pretrained`): ONNX Runtime on a CPU, torch on CUDA
             (:mod:`alpha_refine.runtime.select` has the rule; ``repr(refiner)`` shows the choice).
-        precision: ``"auto"``: ``"int8"`` with ONNX Runtime on CPUs with VNNI, else
-            ``"float32"``. ``"float16"`` or ``"bfloat16"`` run the torch backend under autocast
-            (meant for CUDA; the correlation and soft-argmax stay in float32). Boxes then
-            differ from float32 ones; docs/performance.md gives the measured deviation.
-            ``"int8"`` (with ``backend="onnxruntime"`` only) quantizes the ResNet trunk to int8,
+        precision: ``"auto"``: ``"int8"`` with ONNX Runtime on CPUs with VNNI for ResNet
+            trunks (measured safe), else ``"float32"``. ``"float16"`` or ``"bfloat16"`` run the
+            torch backend under autocast (meant for CUDA; the correlation and soft-argmax stay
+            in float32). Boxes then differ from float32 ones; docs/performance.md gives the
+            measured deviation.
+            ``"int8"`` (with ``backend="onnxruntime"`` only) quantizes the trunk to int8,
             calibrated on the package's synthetic sequences when the refiner is first built for
             these weights (tens of seconds; cached on disk; ranges ship for the embedded model);
-            about twice as fast on CPUs with VNNI, boxes move by a fraction of a pixel
-            (docs/performance.md).
+            about twice as fast on CPUs with VNNI; ResNet boxes move by a fraction of a pixel,
+            EfficientNet-Lite0 boxes by about 2 px (docs/performance.md).
         crop: ``"device"`` cuts all targets' crops in one batched gather on the network's
             device (the frame is uploaded once), bit-identical to ``"opencv"`` (which crops
             each target with OpenCV on the CPU) but for windows far larger than the frame
@@ -287,8 +288,8 @@ class Refiner:
             token: passed to ``huggingface_hub``.
             options: refiner options as for the constructor (``device``, ``color``,
                 ``box_format``...); ``backend`` and ``precision`` default to ``"auto"``: the
-                fastest safe path of this machine (ONNX Runtime, int8 on CPUs with VNNI, on a
-                CPU; torch on CUDA). Options the weights were made for (their ``inference``
+                fastest safe path of this machine (ONNX Runtime on a CPU, int8 for ResNets on CPUs
+                with VNNI; torch on CUDA). Options the weights were made for (their ``inference``
                 config, e.g. ``geometry`` or ``gate``) are the defaults; without a ``gate``
                 there, :data:`PRETRAINED_GATE` is. ``gate=True`` turns the gate on with the
                 thresholds the weights name, if any, else the :class:`GateConfig` defaults.

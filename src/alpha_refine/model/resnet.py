@@ -4,6 +4,9 @@ Importing torchvision imports ``torch._dynamo`` (through ``torchvision.ops``), w
 package's import time. This copy has the same modules, parameter names, forward pass and random
 initialisation (the same draws from torch's generator, in the same order, so a seeded network
 is bit-identical to one built with torchvision; tests/test_import_time.py checks it).
+
+Adapted from torchvision's ``torchvision/models/resnet.py``, Copyright (c) Soumith Chintala
+2016, BSD 3-Clause licence; its notice is kept in ``LICENSE-torchvision`` at the repository root.
 """
 
 from __future__ import annotations

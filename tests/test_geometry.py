@@ -141,6 +141,29 @@ def test_paste_mask_inverts_crop() -> None:
         assert pasted[~inside].max() == 0
 
 
+def test_paste_mask_is_cv2_resize_cut_to_the_frame() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        crop = rng.random((256, 256)).astype(np.float32)
+        x0, y0 = (int(v) for v in rng.integers(-300, 300, 2))
+        ws, hs = (int(v) for v in rng.integers(1, 700, 2))
+        height, width = (int(v) for v in rng.integers(1, 400, 2))
+        expected = np.zeros((height, width), dtype=np.float32)
+        resized = cv2.resize(crop, (ws, hs), interpolation=cv2.INTER_LINEAR)
+        fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(width, x0 + ws), min(height, y0 + hs)
+        if fx1 > fx0 and fy1 > fy0:
+            expected[fy0:fy1, fx0:fx1] = resized[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+        pasted = paste_mask(crop, [x0, y0, ws, hs], (height, width))
+        np.testing.assert_allclose(pasted, expected, atol=1e-6)
+
+
+def test_paste_mask_of_a_window_far_larger_than_the_frame() -> None:
+    # Resizing the whole 3,200 x 2,000,000 window first would need 25.6 GB.
+    crop = np.full((256, 256), 0.75, dtype=np.float32)
+    pasted = paste_mask(crop, [-800, -500_000, 3_200, 2_000_000], (2, 3))
+    np.testing.assert_allclose(pasted, 0.75)
+
+
 def test_paste_mask_outside_frame_is_empty() -> None:
     pasted = paste_mask(np.ones((256, 256)), [500, 500, 50, 50], (100, 100))
     assert pasted.shape == (100, 100) and pasted.max() == 0

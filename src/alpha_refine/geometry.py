@@ -249,13 +249,30 @@ def boxes_from_crop(
     )
 
 
+def _linear_taps(
+    first: int, stop: int, origin: int, window: int, source: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:
+    """Source indices and weights of ``cv2.resize``'s bilinear (``INTER_LINEAR``) resampling of
+    ``source`` pixels to ``window`` pixels placed at ``origin``, for output pixels
+    ``first .. stop - 1``: pixel centres aligned, edges clamped, as OpenCV does."""
+    position = (np.arange(first, stop) - origin + 0.5) * (source / window) - 0.5
+    low = np.floor(position)
+    weight = (position - low).astype(np.float32)
+    low = low.astype(np.intp)
+    weight[low < 0] = 0.0
+    weight[low >= source - 1] = 0.0
+    low = np.clip(low, 0, source - 1)
+    return low, np.minimum(low + 1, source - 1), weight
+
+
 def paste_mask(
     crop_mask: NDArray[np.floating], window: ArrayLike, frame_shape: tuple[int, int]
 ) -> NDArray[np.float32]:
     """Put a ``size x size`` crop mask back into a zero ``H x W`` frame canvas.
 
-    The mask is resized (bilinear) to the window's ``ws x hs``, placed at ``x0, y0`` and cut to
-    the frame: the inverse of :func:`crop_and_resize`.
+    The mask is resized (bilinear, as ``cv2.resize``) to the window's ``ws x hs``, placed at
+    ``x0, y0`` and cut to the frame: the inverse of :func:`crop_and_resize`. Only the part inside
+    the frame is computed, so a window far larger than the frame costs no more than the frame.
     """
     x0, y0, ws, hs = (int(v) for v in np.asarray(window).reshape(4))
     height, width = frame_shape
@@ -264,10 +281,11 @@ def paste_mask(
     fx1, fy1 = min(width, x0 + ws), min(height, y0 + hs)
     if fx1 <= fx0 or fy1 <= fy0:
         return canvas
-    resized = cv2.resize(
-        np.ascontiguousarray(crop_mask, dtype=np.float32), (ws, hs), interpolation=cv2.INTER_LINEAR
-    )
-    canvas[fy0:fy1, fx0:fx1] = resized[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    mask = np.asarray(crop_mask, dtype=np.float32)
+    top, bottom, down = _linear_taps(fy0, fy1, y0, hs, mask.shape[0])
+    left, right, across = _linear_taps(fx0, fx1, x0, ws, mask.shape[1])
+    rows = mask[top] * (1.0 - down)[:, None] + mask[bottom] * down[:, None]
+    canvas[fy0:fy1, fx0:fx1] = rows[:, left] * (1.0 - across) + rows[:, right] * across
     return canvas
 
 

@@ -289,6 +289,34 @@ def test_cache_off_writes_nothing(
     assert exports == [1, 1] and not (tmp_path / "cache").exists()
 
 
+def test_reading_an_entry_marks_it_used_and_writing_prunes_idle_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    day = 24 * 60 * 60
+    old_key = cache.graph_key("0000000000000000", "float32")
+    old_entry = cache.store_graphs(old_key, {"refine": b"old graph"})
+    assert old_entry is not None and cache.load_graphs(old_key) == {"refine": b"old graph"}
+    folder = old_entry.parent
+    leftover = folder / f".{old_entry.name}.abc.tmp"  # an interrupted write
+    leftover.write_bytes(b"partial")
+    recent = folder / f".{old_entry.name}.def.tmp"  # a write in progress
+    recent.write_bytes(b"partial")
+    long_ago = os.stat(old_entry).st_mtime - (cache.MAX_IDLE_DAYS + 1) * day
+    for path in (old_entry, leftover):
+        os.utime(path, (long_ago, long_ago))
+
+    assert cache.load_graphs(old_key) is not None  # read: used again, so kept
+    assert os.stat(old_entry).st_mtime > long_ago
+    new_entry = cache.store_graphs(cache.graph_key("1111111111111111", "float32"), {"a": b"b"})
+    assert new_entry is not None and old_entry.exists() and not leftover.exists()
+    assert recent.exists()
+
+    os.utime(old_entry, (long_ago, long_ago))  # now idle for too long
+    assert cache.prune(folder, keep=new_entry) == [old_entry]
+    assert sorted(folder.iterdir()) == sorted([new_entry, recent])
+
+
 # --- shipped int8 ranges ------------------------------------------------------------------
 
 

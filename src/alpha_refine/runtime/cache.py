@@ -17,13 +17,20 @@ Location: ``$ALPHA_REFINE_CACHE`` if set, else ``$XDG_CACHE_HOME/alpha-refine``,
 ``~/.cache/alpha-refine``; ``ALPHA_REFINE_CACHE=off`` turns the cache off. Writes are atomic;
 a folder that cannot be written costs one :class:`CacheWarning` per process and the graphs stay
 in memory.
+
+Size: entries are tens of megabytes, and every new weights file or library version adds one.
+Reading an entry marks it used (its modification time); writing one deletes the entries of that
+folder unused for :data:`MAX_IDLE_DAYS` days, and temporaries that interrupted writes left behind
+for a day, so the folder holds what is in use, not every version ever installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -36,6 +43,8 @@ CACHE_ENV = "ALPHA_REFINE_CACHE"
 OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
 GRAPH_VERSION = 1  # bump when export or quantization changes the graphs
 _MANIFEST = "manifest.json"
+MAX_IDLE_DAYS = 30  # an entry not read for this long is deleted when another one is written
+_DAY = 24 * 60 * 60.0
 _warned_unwritable: set[Path] = set()
 
 
@@ -95,7 +104,7 @@ def load_graphs(key: Mapping[str, Any]) -> dict[str, bytes] | None:
             if manifest.get("key") != dict(key):
                 return None  # another key with the same hash: rebuild
             # read() checks each member's CRC-32: a damaged graph raises BadZipFile.
-            return {name: archive.read(f"{name}.onnx") for name in manifest["graphs"]}
+            graphs = {name: archive.read(f"{name}.onnx") for name in manifest["graphs"]}
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         warnings.warn(
             f"graph cache entry {path} is unreadable ({error}); rebuilding it",
@@ -103,6 +112,30 @@ def load_graphs(key: Mapping[str, Any]) -> dict[str, bytes] | None:
             stacklevel=3,
         )
         return None
+    with contextlib.suppress(OSError):  # a read-only cache: the entry just ages
+        os.utime(path)
+    return graphs
+
+
+def prune(folder: Path, keep: Path, now: float | None = None) -> list[Path]:
+    """Delete the entries in ``folder`` unused for :data:`MAX_IDLE_DAYS` days, except ``keep``,
+    and write temporaries older than a day; returns what was deleted. Errors are ignored: another
+    process may be reading or deleting the same files."""
+    now = time.time() if now is None else now
+    deleted = []
+    for path in folder.iterdir():
+        if path == keep:
+            continue
+        is_entry = path.suffix == ".zip" and not path.name.startswith(".")
+        is_leftover = path.name.startswith(".") and path.suffix == ".tmp"
+        limit = MAX_IDLE_DAYS * _DAY if is_entry else _DAY if is_leftover else None
+        try:
+            if limit is not None and now - path.stat().st_mtime > limit:
+                path.unlink()
+                deleted.append(path)
+        except OSError:
+            continue
+    return deleted
 
 
 def store_graphs(key: Mapping[str, Any], graphs: Mapping[str, bytes]) -> Path | None:
@@ -120,7 +153,7 @@ def store_graphs(key: Mapping[str, Any], graphs: Mapping[str, bytes]) -> Path | 
                 archive.writestr(f"{name}.onnx", blob)
 
     try:
-        return write_atomic(path, write)
+        written = write_atomic(path, write)
     except OSError as error:
         if folder not in _warned_unwritable:
             _warned_unwritable.add(folder)
@@ -132,3 +165,5 @@ def store_graphs(key: Mapping[str, Any], graphs: Mapping[str, bytes]) -> Path | 
                 stacklevel=3,
             )
         return None
+    prune(path.parent, keep=path)
+    return written

@@ -33,9 +33,14 @@ def test_config_parses_and_holds_out_its_validation_sequences(path: Path) -> Non
         assert not leaked, f"{path.name}: {source.kind} data trains on held-out {sorted(leaked)}"
 
 
-def test_a_stage_two_config_starts_from_its_stage_one_weights() -> None:
-    stage1 = TrainConfig.from_toml(Path(__file__).parents[1] / "configs/default-lite0.toml")
-    stage2 = TrainConfig.from_toml(Path(__file__).parents[1] / "configs/default-lite0-stage2.toml")
-    assert stage2.init_weights == f"{stage1.out_dir}/final"
-    assert stage2.model == stage1.model and stage2.data == stage1.data
-    assert stage2.validation == stage1.validation
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [("default-lite0", "default-lite0-stage2"), ("default-lite0-stage2", "default-lite0-stage3")],
+)
+def test_a_later_stage_starts_from_the_earlier_stages_weights(earlier: str, later: str) -> None:
+    folder = Path(__file__).parents[1] / "configs"
+    first = TrainConfig.from_toml(folder / f"{earlier}.toml")
+    second = TrainConfig.from_toml(folder / f"{later}.toml")
+    assert second.init_weights == f"{first.out_dir}/final" and second.out_dir != first.out_dir
+    assert second.model == first.model and second.data == first.data
+    assert second.validation == first.validation

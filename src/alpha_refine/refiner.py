@@ -429,11 +429,11 @@ class Refiner:
         from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
         engine_precision: Literal["float32", "int8"] = "int8" if precision == "int8" else "float32"
-        if not self.backend_reason.startswith("auto"):
-            return OnnxRuntimeEngine.from_network(network, precision=engine_precision)
         try:
             return OnnxRuntimeEngine.from_network(network, precision=engine_precision)
         except Exception as error:  # any exporter failure: the torch path still works
+            if not self.backend_reason.startswith("auto"):
+                raise  # asked for explicitly: the caller should see why it failed
             warnings.warn(
                 f"backend='auto' falls back to torch: building the ONNX Runtime engine failed "
                 f"({type(error).__name__}: {error})",

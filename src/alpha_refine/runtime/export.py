@@ -25,7 +25,7 @@ from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
 from alpha_refine.runtime.engine import fold_batchnorm
 from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
-from alpha_refine.runtime.quantize import CalibrationCrops, quantize_graphs
+from alpha_refine.runtime.quantize import CalibrationCrops, Ranges, quantize_graphs
 
 
 class _ExportGraph(nn.Module):
@@ -109,14 +109,18 @@ def export_graphs(network: AlphaRefineNet, opset: int | None = None) -> dict[str
 
 
 def with_precision(
-    graphs: dict[str, bytes], precision: str, calibration: CalibrationCrops | None = None
+    graphs: dict[str, bytes],
+    precision: str,
+    calibration: CalibrationCrops | None = None,
+    ranges: Ranges | None = None,
 ) -> dict[str, bytes]:
-    """``graphs`` as they are (``"float32"``) or quantized to int8 (``"int8"``)."""
+    """``graphs`` as they are (``"float32"``) or quantized to int8 (``"int8"``), calibrated on
+    ``calibration`` or, when given, with the activation ``ranges`` (no calibration)."""
     if precision == "float32":
         return graphs
     if precision != "int8":
         raise ValueError(f"ONNX precision must be 'float32' or 'int8', got {precision!r}")
-    return quantize_graphs(graphs, calibration)
+    return quantize_graphs(graphs, calibration, ranges=ranges)
 
 
 def export_onnx(

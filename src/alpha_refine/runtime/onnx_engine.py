@@ -18,7 +18,7 @@ from torch import Tensor
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.runtime import cache
 from alpha_refine.runtime.engine import SearchOutput
-from alpha_refine.runtime.export import export_graphs
+from alpha_refine.runtime.export import export_graphs, with_precision
 from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
 from alpha_refine.runtime.quantize import FLOAT_STEM
 
@@ -132,9 +132,9 @@ def build_graphs(
     """Export ``network`` and, for ``"int8"``, quantize it with the shipped ranges when they
     were made for these weights (:func:`alpha_refine.runtime.ship.shipped_ranges`)."""
     graphs = export_graphs(network)
-    if precision == "float32":
-        return graphs
-    from alpha_refine.runtime.quantize import quantize_graphs
-    from alpha_refine.runtime.ship import shipped_ranges
+    ranges = None
+    if precision == "int8":
+        from alpha_refine.runtime.ship import shipped_ranges
 
-    return quantize_graphs(graphs, ranges=shipped_ranges(fingerprint, graphs))
+        ranges = shipped_ranges(fingerprint, graphs)
+    return with_precision(graphs, precision, ranges=ranges)

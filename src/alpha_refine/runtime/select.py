@@ -11,8 +11,8 @@ The rule (docs/performance.md has the measurements behind it):
   ``VPMADDUBSW``, whose 16-bit sums can saturate (a documented accuracy hazard of ONNX
   Runtime's u8s8 quantization), so int8 is only chosen where it is both fast and safe.
   And only for trunks whose int8 deviation was measured small (:data:`INT8_BACKBONES`): the
-  ResNets move boxes by about 0.06 px; EfficientNet-Lite0's depthwise layers by 2.0 px median
-  (6 px at worst) on the demo clip (``benchmarks/results/int8-accuracy-default-lite0.json``),
+  ResNets move boxes by about 0.06 px; EfficientNet-Lite0's depthwise layers by 1.7 px median
+  (5 px at worst) on the demo clip (``benchmarks/results/int8-accuracy-default-lite0.json``),
   so it stays in float32 unless int8 is asked for.
 
 ``ALPHA_REFINE_BACKEND=torch`` (or ``onnxruntime``) changes what ``"auto"`` picks, for a

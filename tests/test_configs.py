@@ -25,12 +25,20 @@ def test_config_parses_and_holds_out_its_validation_sequences(path: Path) -> Non
         elif source.kind == "synthetic":
             reads = {source.backgrounds, source.cutouts}
         else:
-            reads = set()  # still images (saliency, COCO): no sequences
-        if config.validation.spec not in reads:
-            continue
-        used = held_out & set(source.names) if source.names else held_out
-        leaked = used - set(source.exclude)
-        assert not leaked, f"{path.name}: {source.kind} data trains on held-out {sorted(leaked)}"
+            reads = set()  # still images (saliency, COCO) and DAVIS (checked below)
+        if config.validation.spec in reads:
+            used = held_out & set(source.names) if source.names else held_out
+            leaked = used - set(source.exclude)
+            assert not leaked, (
+                f"{path.name}: {source.kind} data trains on held-out {sorted(leaked)}"
+            )
+        if source.kind == "davis" and config.validation.holdout_spec.startswith("davis:"):
+            # The DAVIS hold-out names sequences (<video>_<id>); the source excludes videos.
+            videos = {name.rpartition("_")[0] for name in config.validation.holdout_names}
+            assert not source.names, f"{path.name}: davis names would need checking too"
+            assert videos <= set(source.exclude), (
+                f"{path.name}: davis data trains on held-out {sorted(videos - set(source.exclude))}"
+            )
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,11 @@ from alpha_refine.data import (
 )
 from alpha_refine.data import segmentation as segmentation_module
 from alpha_refine.data.annotations import list_images, natural_key, read_flags
+from alpha_refine.data.segmentation import (
+    BenchmarkSequenceError,
+    load_davis_train,
+    read_davis_split,
+)
 from alpha_refine.data.vot import decode_vot_rle, vot_rle_to_mask
 
 W, H = 16, 12
@@ -444,3 +449,62 @@ def test_names_filter_keeps_dataset_order(tmp_path: Path) -> None:
         "airplane-1",
         "airplane-2",
     ]
+
+
+def _davis_2016(root: Path) -> None:
+    """A DAVIS-2016 tree: 480p frame lists as split files, 0/255 masks."""
+    mask = np.zeros((H, W), np.uint8)
+    mask[2:5, 3:8] = 255
+    lines = {"train": "", "val": ""}
+    for video, split in (("bear", "train"), ("boat", "train"), ("blackswan", "val")):
+        _frames(root / "JPEGImages" / "480p" / video, ["00000.jpg", "00001.jpg"])
+        (root / "Annotations" / "480p" / video).mkdir(parents=True)
+        for frame in ("00000", "00001"):
+            cv2.imwrite(str(root / "Annotations" / "480p" / video / f"{frame}.png"), mask)
+            lines[split] += (
+                f"/JPEGImages/480p/{video}/{frame}.jpg /Annotations/480p/{video}/{frame}.png \n"
+            )
+    for split, text in lines.items():
+        _text(root / "ImageSets" / "480p" / f"{split}.txt", text)
+
+
+def test_davis_2016_frame_list_splits(tmp_path: Path) -> None:
+    _davis_2016(tmp_path)
+    assert read_davis_split(tmp_path / "ImageSets" / "480p" / "train.txt") == ["bear", "boat"]
+    assert [s.name for s in load_dataset(f"davis:{tmp_path}:val")] == ["blackswan_1"]
+    (bear,) = load_dataset(f"davis:{tmp_path}:train", names=["bear_1"])
+    np.testing.assert_array_equal(bear.boxes[1], [3, 2, 5, 3])
+
+
+def test_davis_training_source_reads_the_train_list_only(tmp_path: Path) -> None:
+    _davis_2016(tmp_path)
+    assert [s.name for s in load_davis_train(tmp_path)] == ["bear_1", "boat_1"]
+    assert [s.name for s in load_davis_train(tmp_path, exclude=["bear"])] == ["boat_1"]
+    assert [s.name for s in load_davis_train(tmp_path, names=["boat_1"])] == ["boat_1"]
+
+
+@pytest.mark.parametrize("names", [["blackswan"], ["blackswan_1"], ["bear", "blackswan"]])
+def test_davis_training_source_refuses_validation_videos(tmp_path: Path, names: list[str]) -> None:
+    _davis_2016(tmp_path)
+    with pytest.raises(BenchmarkSequenceError, match=r"blackswan.*validation videos: benchmarks"):
+        load_davis_train(tmp_path, names=names)
+    with pytest.raises(BenchmarkSequenceError, match="not in its train list"):
+        load_davis_train(tmp_path, exclude=["no-such-video"])
+
+
+def test_training_reads_davis_through_its_train_list_only(tmp_path: Path) -> None:
+    from alpha_refine.train.config import TrainConfig
+    from alpha_refine.train.loop import build_sources
+
+    _davis_2016(tmp_path)
+    config = TrainConfig.from_dict({"data": [{"kind": "davis", "spec": str(tmp_path)}]})
+    (source,) = build_sources(config)
+    assert [s.name for s in source.sequences] == ["bear_1", "boat_1"]
+    unsafe = TrainConfig.from_dict({"data": [{"kind": "dataset", "spec": f"davis:{tmp_path}"}]})
+    with pytest.raises(ValueError, match='kind = "davis"'):
+        build_sources(unsafe)
+    named = TrainConfig.from_dict(
+        {"data": [{"kind": "davis", "spec": str(tmp_path), "names": ["blackswan"]}]}
+    )
+    with pytest.raises(BenchmarkSequenceError):
+        build_sources(named)

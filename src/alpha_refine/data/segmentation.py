@@ -29,7 +29,15 @@ from alpha_refine.data._common import subdirs, unit_filter
 from alpha_refine.data.annotations import list_images, read_name_list
 from alpha_refine.data.sequence import Sequence, read_image
 
-__all__ = ["MaskBoxSequence", "load_davis", "load_youtubevos", "read_id_mask"]
+__all__ = [
+    "BenchmarkSequenceError",
+    "MaskBoxSequence",
+    "load_davis",
+    "load_davis_train",
+    "load_youtubevos",
+    "read_davis_split",
+    "read_id_mask",
+]
 
 
 def read_id_mask(path: str | Path) -> NDArray[np.int64]:
@@ -194,14 +202,94 @@ def _object_sequences(
     return sequences
 
 
-def _davis_split(root: Path, split: str) -> list[str]:
+def read_davis_split(path: str | Path) -> list[str]:
+    """Video names of a DAVIS split file, in file order.
+
+    Reads both layouts: one name per line (DAVIS-2017 ``ImageSets/2017/val.txt``) and DAVIS-2016's
+    frame lists (``ImageSets/480p/train.txt``: ``/JPEGImages/480p/bear/00000.jpg /Annotations/...``
+    per line), where the name is the folder of each frame.
+    """
+    names: dict[str, None] = {}
+    for token in read_name_list(path):
+        if "/" in token:
+            parts = [p for p in token.split("/") if p]
+            if len(parts) < 2 or not parts[0].startswith("JPEGImages"):
+                continue  # the annotation column of a frame list
+            token = parts[-2]
+        names[token] = None
+    return list(names)
+
+
+def _davis_split_files(root: Path, split: str) -> list[Path]:
     candidates = [root / "ImageSets" / f"{split}.txt"]
     if "/" not in split:
-        candidates += [root / "ImageSets" / year / f"{split}.txt" for year in ("2017", "2016")]
+        candidates += [
+            root / "ImageSets" / folder / f"{split}.txt" for folder in ("2017", "2016", "480p")
+        ]
+    return candidates
+
+
+def _davis_split(root: Path, split: str) -> list[str]:
+    candidates = _davis_split_files(root, split)
     for path in candidates:
         if path.is_file():
-            return read_name_list(path)
+            return read_davis_split(path)
     raise FileNotFoundError(f"davis: no split file for {split!r} (looked for {candidates})")
+
+
+class BenchmarkSequenceError(ValueError):
+    """A training source was asked for a sequence outside its training split."""
+
+
+def load_davis_train(
+    root: str | Path,
+    *,
+    names: Collection[str] | None = None,
+    exclude: Collection[str] = (),
+) -> list[Sequence]:
+    """The **training split only** of a DAVIS tree, for training: the videos of its ``train`` list.
+
+    DAVIS trees also hold the validation videos, which are benchmarks. This source reads the
+    names of ``ImageSets/[2017|2016|480p/]train.txt`` and nothing else: ``names`` and ``exclude``
+    (video names such as ``"bear"``, or sequence names such as ``"bear_1"``) must all be in that
+    list, and any other name, a validation video's above all, raises
+    :class:`BenchmarkSequenceError`. Sequences are ``<video>_<id>`` as in :func:`load_davis`.
+    """
+    root = Path(root)
+    train = _davis_split(root, "train")
+    allowed = set(train)
+    asked = [*(names or ()), *exclude]
+    refused = sorted({n for n in asked if n not in allowed and _video_of(n) not in allowed})
+    if refused:
+        validation = set()
+        for path in _davis_split_files(root, "val"):
+            if path.is_file():
+                validation = set(read_davis_split(path))
+                break
+        benchmark = [n for n in refused if n in validation or _video_of(n) in validation]
+        why = (
+            f" ({benchmark} are validation videos: benchmarks, never trained on)"
+            if benchmark
+            else ""
+        )
+        raise BenchmarkSequenceError(
+            f"davis training source {root}: {refused} not in its train list{why}; "
+            f"train videos: {train}"
+        )
+    wanted = None if names is None else {_video_of(n) if n not in allowed else n for n in names}
+    videos = [v for v in train if (wanted is None or v in wanted) and v not in exclude]
+    sequences = load_davis(root, "train", names=videos)
+    skip = set(exclude)
+    if names is not None:
+        keep = set(names)
+        sequences = [s for s in sequences if s.name in keep or _video_of(s.name) in keep]
+    return [s for s in sequences if s.name not in skip]
+
+
+def _video_of(name: str) -> str:
+    """The video of a ``<video>_<id>`` sequence name (the name itself if it has no id)."""
+    video, sep, object_id = name.rpartition("_")
+    return video if sep and object_id.isdigit() else name
 
 
 def load_davis(
@@ -214,8 +302,9 @@ def load_davis(
     """DAVIS: ``<root>/JPEGImages/<resolution>/<video>/*.jpg`` and
     ``<root>/Annotations/<resolution>/<video>/*.png``; one sequence per object, ``<video>_<id>``.
 
-    ``split`` names a list in ``ImageSets/2017/`` (or ``2016/``), e.g. ``"val"``, or is a path
-    relative to ``ImageSets`` such as ``"2016/val"``; without it every video is read. Object ids
+    ``split`` names a list in ``ImageSets/2017/`` (or ``2016/``, ``480p/``), e.g. ``"val"``, or is
+    a path relative to ``ImageSets`` such as ``"2016/val"``; without it every video is read. For
+    training, use :func:`load_davis_train`, which reads the train list only. Object ids
     are those of the video's first annotation.
     """
     root = Path(root)

@@ -65,7 +65,8 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DataSource:
-    """One weighted source: ``kind`` is ``synthetic``, ``dataset``, ``coco`` or ``saliency``."""
+    """One weighted source: ``kind`` is ``synthetic``, ``dataset``, ``davis``, ``coco`` or
+    ``saliency`` (``davis``: a DAVIS tree's train list only)."""
 
     kind: str
     weight: float = 1.0
@@ -88,6 +89,9 @@ class ValidationConfig:
     frames_per_sequence: int = 20
     scale_jitter: float = 0.25
     centre_jitter: float = 0.25
+    # A second held-out set, validated and logged beside the first (val_holdout_* columns).
+    holdout_spec: str = ""
+    holdout_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from alpha_refine._atomic import write_atomic
 from alpha_refine.data.datasets import load_dataset
 from alpha_refine.data.images import load_coco, load_saliency
+from alpha_refine.data.segmentation import load_davis_train
 from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.network import AlphaRefineNet
@@ -164,7 +165,14 @@ def build_sources(config: TrainConfig) -> list[Source]:
             )
             sequences = generator.sequences()
         elif item.kind == "dataset":
+            if item.spec.lower().startswith("davis:"):
+                raise ValueError(
+                    f'[[data]] #{index + 1}: a DAVIS tree trains through kind = "davis", '
+                    "which reads its train list only (its validation videos are benchmarks)"
+                )
             sequences = load_dataset(item.spec)
+        elif item.kind == "davis":
+            sequences = load_davis_train(item.spec, names=item.names or None, exclude=item.exclude)
         elif item.kind == "coco":
             sequences = load_coco(item.spec, item.image_root or None)
         elif item.kind == "saliency":
@@ -175,13 +183,12 @@ def build_sources(config: TrainConfig) -> list[Source]:
     return sources
 
 
-def _validation_sequences(config: TrainConfig) -> list[Sequence]:
-    if not config.validation.spec:
+def _validation_sequences(spec: str, names: tuple[str, ...]) -> list[Sequence]:
+    if not spec:
         return []
-
-    sequences = load_dataset(config.validation.spec)
-    if config.validation.names:
-        sequences = [s for s in sequences if s.name in config.validation.names]
+    sequences = load_dataset(spec)
+    if names:
+        sequences = [s for s in sequences if s.name in names]
     return list(sequences)
 
 
@@ -206,7 +213,7 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
 def _log(path: Path, row: dict[str, Any]) -> None:
     fields = [
         "epoch", "iteration", "loss", "corner_loss", "mask_loss", "lr", "seconds",
-        "val_iou_before", "val_iou_after",
+        "val_iou_before", "val_iou_after", "val_holdout_iou_before", "val_holdout_iou_after",
     ]  # fmt: skip
     new = not path.exists()
     with path.open("a", newline="") as handle:
@@ -335,7 +342,14 @@ def train(
         seed=config.seed,
         config=config.sampling,
     )
-    validation = _validation_sequences(config) if dist.main else []
+    validation_sets = {
+        "val": (config.validation.spec, config.validation.names),
+        "val_holdout": (config.validation.holdout_spec, config.validation.holdout_names),
+    }
+    validation = {
+        key: _validation_sequences(*where) if dist.main else []
+        for key, where in validation_sets.items()
+    }
     total = config.optim.epochs * config.optim.iterations_per_epoch
     done = 0
     provenance = {
@@ -422,17 +436,17 @@ def train(
         save_checkpoint()
         if dist.main:
             save_weights(network, out / "latest", provenance=provenance)
-        if validation and epoch % config.validation.every == 0:
-            before, after = validate(network, validation, config, torch_device)
-            _log(
-                out / METRICS_NAME,
-                {
-                    "epoch": epoch,
-                    "val_iou_before": f"{before:.4f}",
-                    "val_iou_after": f"{after:.4f}",
-                },
-            )
-            progress.write(f"epoch {epoch}: oracle IoU {before:.3f} -> {after:.3f}")
+        if any(validation.values()) and epoch % config.validation.every == 0:
+            row: dict[str, Any] = {"epoch": epoch}
+            for key, sequences in validation.items():
+                if sequences:
+                    before, after = validate(network, sequences, config, torch_device)
+                    row |= {
+                        f"{key}_iou_before": f"{before:.4f}",
+                        f"{key}_iou_after": f"{after:.4f}",
+                    }
+                    progress.write(f"epoch {epoch}: {key} oracle IoU {before:.3f} -> {after:.3f}")
+            _log(out / METRICS_NAME, row)
             _set_training(network, config.optim.freeze_backbone_bn)
     progress.close()
     final = out / "final"

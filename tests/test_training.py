@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,3 +113,32 @@ def test_config_from_toml(tmp_path: Path) -> None:
     path.write_text("[optim]\nepochz = 5\n")
     with pytest.raises(ValueError, match=r"unknown keys \['epochz'\]"):
         TrainConfig.from_toml(path)
+
+
+def test_validation_logs_both_held_out_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alpha_refine.train.loop as loop_module
+    from alpha_refine.train.config import ValidationConfig
+
+    held_out = {
+        spec: SyntheticSequences(2, SMALL, seed=seed).sequences()
+        for seed, spec in enumerate(("plain:development", "davis:holdout:train"))
+    }
+    monkeypatch.setattr(loop_module, "load_dataset", lambda spec: held_out[spec])
+    validation = ValidationConfig(
+        spec="plain:development",
+        holdout_spec="davis:holdout:train",
+        holdout_names=(held_out["davis:holdout:train"][0].name,),
+        frames_per_sequence=2,
+    )
+    config = replace(_config(tmp_path), validation=validation)
+    train(config, device="cpu")
+    with (tmp_path / "run" / METRICS_NAME).open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row["val_iou_after"]]
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    for row in rows:
+        for key in ("val", "val_holdout"):
+            before, after = float(row[f"{key}_iou_before"]), float(row[f"{key}_iou_after"])
+            assert 0 < before <= 1 and 0 <= after <= 1
+    assert rows[0]["val_iou_before"] != rows[0]["val_holdout_iou_before"]

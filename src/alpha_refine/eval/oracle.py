@@ -46,7 +46,8 @@ class OracleResult:
     """Mean IoU with the ground truth of the jittered boxes and of their refinements.
 
     ``good_*`` cover the frames whose jittered box had IoU >= 0.85 (NaN when there are none);
-    ``masks`` is set when masks were asked for and some sequence has them.
+    ``masks`` is set when masks were asked for and some sequence has them; ``frame_ious`` holds
+    every evaluated frame as ``(sequence name, IoU before, IoU after)``, for other groupings.
     """
 
     iou_before: float
@@ -57,6 +58,7 @@ class OracleResult:
     good_after: float = float("nan")
     good_frames: int = 0
     masks: MaskScores | None = None
+    frame_ious: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def gain(self) -> float:
@@ -110,6 +112,7 @@ def oracle_experiment(
     after: list[float] = []
     mask_rows: list[tuple[float, float, float, float]] = []
     per_sequence: dict[str, tuple[float, float, int]] = {}
+    frame_ious: list[tuple[str, float, float]] = []
     sequence_list = list(sequences)
     for index, sequence in enumerate(tqdm(sequence_list, disable=not progress, desc="oracle")):
         visible = np.flatnonzero(sequence.visible)
@@ -149,6 +152,7 @@ def oracle_experiment(
         )
         before += seq_before
         after += seq_after
+        frame_ious += [(sequence.name, b, a) for b, a in zip(seq_before, seq_after, strict=True)]
     if not before:
         raise ValueError("no sequence has two or more frames with a visible target")
     good = np.asarray(before) >= GOOD_BOX_IOU
@@ -171,4 +175,5 @@ def oracle_experiment(
         good_after=float(np.mean(np.asarray(after)[good])) if good.any() else float("nan"),
         good_frames=int(good.sum()),
         masks=mask_scores,
+        frame_ious=frame_ious,
     )

@@ -11,7 +11,10 @@ import pytest
 from alpha_refine import Refiner
 from alpha_refine.cli import main
 from alpha_refine.data import load_dataset
+from alpha_refine.data.sequence import Sequence
 from alpha_refine.eval import runner, tracking
+from alpha_refine.eval.metrics import evaluate_sequence, summarize
+from alpha_refine.eval.report import TrackerScores, frame_changes
 from alpha_refine.eval.results import (
     ResultsMismatchError,
     claim_folder,
@@ -151,6 +154,10 @@ def test_eval_with_refiner_in_one_pass_and_with_reinit(
     )
     table = report.table()
     assert "+AR" in table and "diff" in table and "feedback: none" in table
+    assert "mean IoU (%)" in table and "worse better" in table
+    changes = json.loads((out / "summary.json").read_text())["trackers"]["mil"]["frame_changes"]
+    assert changes["margin"] == 0.05 and changes["frames"] == 3 * len(NAMES)  # 3 after the first
+    assert set(changes["per_sequence"]) == set(NAMES)
 
     reinit = evaluate_trackers(
         dataset,
@@ -223,6 +230,31 @@ def test_refine_saved_results(dataset: str, weights: str, tmp_path: Path) -> Non
         read_result_boxes(saved / "alpha.txt"),
     )
     assert "no feedback" in report.table()
+
+
+def test_frame_changes_count_frames_refinement_moved_by_more_than_the_margin() -> None:
+    truth = np.tile([10.0, 10.0, 20.0, 20.0], (6, 1))
+    truth[5] = np.nan  # no ground truth: not counted
+    visible = np.ones(6, dtype=bool)
+    visible[4] = False  # the dataset marks the target invisible: not counted
+    sequence = Sequence(
+        "seq", truth, lambda index: np.zeros((60, 60, 3), np.uint8), visible=visible
+    )
+    shifted = [20.0, 10.0, 20.0, 20.0]  # half the box off: IoU about 1/3
+    nudged = [10.5, 10.0, 20.0, 20.0]  # IoU about 0.95: a change below 0.05
+    base = np.array([truth[0], truth[0], truth[0], shifted, truth[0], truth[0]])
+    refined = np.array([truth[0], nudged, shifted, truth[0], shifted, shifted])
+
+    def scores(boxes: np.ndarray, name: str) -> TrackerScores:
+        frames = evaluate_sequence(boxes, truth, None, "pytracking", name="seq")
+        return TrackerScores(name, Path(name), summarize([frames]), [frames], float("nan"))
+
+    changes = frame_changes(scores(base, "base"), scores(refined, "refined"), [sequence])
+    # Counted: frames 1, 2, 3 (0 is the given box, 4 invisible, 5 without ground truth).
+    assert changes.frames == 3
+    assert changes.worse == pytest.approx(1 / 3) and changes.better == pytest.approx(1 / 3)
+    assert changes.per_sequence == {"seq": (3, changes.worse, changes.better)}
+    assert changes.to_dict()["per_sequence"]["seq"]["frames"] == 3
 
 
 def test_plots_are_skipped_without_matplotlib(

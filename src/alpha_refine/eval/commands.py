@@ -267,7 +267,8 @@ def add_eval_commands(commands: Any) -> None:
         description="Run each base tracker and base tracker + refiner on a dataset, write "
         "per-sequence result files (OUT/<tracker>/<seq>.txt, OUT/<tracker>+AR/<seq>.txt, one "
         "x,y,w,h line per frame, and <seq>_time.txt), then print the 'Base vs Base + AR' table "
-        "(AUC, P_norm, P, FPS) and write OUT/summary.json and success/precision plots. "
+        "(AUC, P_norm, P, mean IoU, the share of frames refinement made worse or better by "
+        "more than 0.05 IoU, FPS) and write OUT/summary.json and success/precision plots. "
         "Complete sequences are skipped, so an interrupted run resumes.",
     )
     _common(evaluate, out_default="outputs/eval")

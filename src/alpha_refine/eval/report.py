@@ -1,7 +1,8 @@
 """Scoring result folders and reporting: the "Base vs Base + AR" table, ``summary.json``.
 
 :func:`score_folder` scores one folder of result files with :mod:`alpha_refine.eval.metrics`;
-an :class:`EvalReport` gathers every tracker with and without refinement under one convention,
+:func:`frame_changes` counts the frames whose box refinement made worse or better; an
+:class:`EvalReport` gathers every tracker with and without refinement under one convention,
 as the paper's Table 2, and :func:`write_report` writes it as ``summary.json`` and
 ``table.txt`` (the plots are :mod:`alpha_refine.eval.plots`).
 """
@@ -78,14 +79,87 @@ class TrackerScores:
         }
 
 
+CHANGE_MARGIN = 0.05  # an IoU change larger than this makes a frame worse or better
+
+
+@dataclass(frozen=True)
+class FrameChanges:
+    """What refinement did to single frames: the share of frames whose Base + AR box has an IoU
+    with the ground truth more than ``margin`` below (``worse``) or above (``better``) that of
+    the Base box on the same frame.
+
+    Frames counted: every frame after the first whose ground truth is a box with a positive size
+    (and that the dataset marks visible, where it has flags), pooled over the sequences (every
+    frame weighs the same). IoUs are the convention's (with its handling of invalid
+    predictions); a missing box has IoU 0. ``per_sequence`` maps each sequence to
+    ``(frames, worse, better)``. Shares are NaN when no frame counts.
+    """
+
+    margin: float
+    frames: int
+    worse: float
+    better: float
+    per_sequence: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "margin": self.margin,
+            "frames": self.frames,
+            "worse": self.worse,
+            "better": self.better,
+            "per_sequence": {
+                name: {"frames": n, "worse": w, "better": b}
+                for name, (n, w, b) in self.per_sequence.items()
+            },
+        }
+
+
+def _share(hits: int, frames: int) -> float:
+    return hits / frames if frames else math.nan
+
+
+def frame_changes(
+    base: TrackerScores,
+    refined: TrackerScores,
+    sequences: SequenceOf[Sequence],
+    margin: float = CHANGE_MARGIN,
+) -> FrameChanges:
+    """Compare ``base`` and ``refined`` frame by frame on ``sequences`` (see
+    :class:`FrameChanges`); both must have scored every sequence."""
+    base_by_name = {s.name: s for s in base.sequences}
+    refined_by_name = {s.name: s for s in refined.sequences}
+    total = worse_total = better_total = 0
+    per_sequence: dict[str, tuple[int, float, float]] = {}
+    for sequence in sequences:
+        if sequence.name not in base_by_name or sequence.name not in refined_by_name:
+            raise ValueError(f"frame_changes: {sequence.name} was not scored for both trackers")
+        old = np.nan_to_num(base_by_name[sequence.name].iou, nan=0.0)
+        new = np.nan_to_num(refined_by_name[sequence.name].iou, nan=0.0)
+        with np.errstate(invalid="ignore"):
+            counted = sequence.visible & np.all(sequence.boxes[:, 2:] > 0, axis=1)
+        counted[:1] = False  # the first frame is the given box
+        change = (new - old)[counted]
+        worse, better = int(np.sum(change < -margin)), int(np.sum(change > margin))
+        frames = int(counted.sum())
+        per_sequence[sequence.name] = (frames, _share(worse, frames), _share(better, frames))
+        total += frames
+        worse_total += worse
+        better_total += better
+    return FrameChanges(
+        margin, total, _share(worse_total, total), _share(better_total, total), per_sequence
+    )
+
+
 @dataclass
 class Comparison:
-    """A base tracker and its refined version (``refined`` is ``None`` without a refiner)."""
+    """A base tracker and its refined version (``refined`` is ``None`` without a refiner);
+    ``changes`` says on how many frames refinement made the box worse or better."""
 
     tracker: str
     base: TrackerScores
     refined: TrackerScores | None = None
     feedback: str | None = None
+    changes: FrameChanges | None = None
 
 
 @dataclass
@@ -117,6 +191,8 @@ class EvalReport:
                     key: getattr(c.refined.scores, key) - getattr(c.base.scores, key)
                     for key in ("auc", "norm_precision", "precision", "mean_iou")
                 }
+                if c.changes is not None:
+                    entry["frame_changes"] = c.changes.to_dict()
             trackers[c.tracker] = entry
         return {
             "convention": self.convention,
@@ -195,18 +271,25 @@ def _fps(value: float) -> str:
 
 
 _METRICS = (("AUC", "auc"), ("P_norm", "norm_precision"), ("P", "precision"))
+_REFINED_METRICS = (*_METRICS, ("mean IoU", "mean_iou"))  # with a refiner: mean IoU too
 
 
 def _table_rows(report: EvalReport, with_refiner: bool) -> list[list[str]]:
     rows = []
     for c in report.comparisons:
         row = [c.tracker]
-        for _, key in _METRICS:
+        for _, key in _REFINED_METRICS if with_refiner else _METRICS:
             base = float(getattr(c.base.scores, key))
             row.append(_percent(base))
             if with_refiner:
                 new = math.nan if c.refined is None else float(getattr(c.refined.scores, key))
                 row += [_percent(new), _delta(new, base)]
+        if with_refiner:
+            changes = c.changes
+            row += [
+                _percent(math.nan if changes is None else changes.worse),
+                _percent(math.nan if changes is None else changes.better),
+            ]
         row.append(_fps(c.base.fps))
         if with_refiner:
             row.append(_fps(math.nan if c.refined is None else c.refined.fps))
@@ -219,7 +302,8 @@ def format_table(report: EvalReport) -> str:
     with_refiner = any(c.refined is not None for c in report.comparisons)
     groups: list[tuple[str, list[str]]] = [("", ["tracker"])]
     if with_refiner:
-        groups += [(f"{label} (%)", ["Base", "+AR", "diff"]) for label, _ in _METRICS]
+        groups += [(f"{label} (%)", ["Base", "+AR", "diff"]) for label, _ in _REFINED_METRICS]
+        groups.append(("frames (%)", ["worse", "better"]))
         groups.append(("FPS", ["Base", report.refined_fps_label]))
     else:
         groups += [(label, ["(%)"]) for label, _ in _METRICS]
@@ -266,6 +350,10 @@ def format_table(report: EvalReport) -> str:
     if with_refiner:
         feedback = sorted({c.feedback for c in report.comparisons if c.feedback})
         lines.append(f"feedback: {', '.join(feedback)}; diff = Base + AR - Base, in points")
+        lines.append(
+            f"frames: share of frames (after the first) whose IoU with the ground truth "
+            f"refinement lowered (worse) or raised (better) by more than {CHANGE_MARGIN}"
+        )
     lines.extend(report.notes)
     return "\n".join(lines)
 

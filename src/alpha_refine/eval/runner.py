@@ -29,6 +29,7 @@ from alpha_refine.eval.report import (
     Comparison,
     EvalReport,
     TrackerScores,
+    frame_changes,
     score_folder,
     write_report,
 )
@@ -263,12 +264,16 @@ def evaluate_trackers(
     for name in trackers:
         base = score_folder(out / name, all_sequences, conv, name=name)
         refined = None
+        changes = None
         if label is not None:
             folder = out / folders[name]
             refined = score_folder(folder, all_sequences, conv, name=folder.name)
+            changes = frame_changes(base, refined, all_sequences)
             if fingerprint is None:
                 fingerprint = (read_run_info(folder) or {}).get("refiner_fingerprint")
-        comparisons.append(Comparison(name, base, refined, feedbacks[name] if label else None))
+        comparisons.append(
+            Comparison(name, base, refined, feedbacks[name] if label else None, changes)
+        )
     notes = ["FPS: frames over seconds summed over all sequences, first frames left out"]
     if label is not None:
         notes[0] += f"{_device(loaded)}; +AR: base tracker + refiner (+ feedback) per frame"
@@ -388,13 +393,14 @@ def refine_saved_results(
         raise FileNotFoundError(f"refined results missing in {refined_dir}: {missing}")
     base = score_folder(results, sequences, conv, name=tracker_name)
     refined = score_folder(refined_dir, sequences, conv, name=refined_dir.name)
+    changes = frame_changes(base, refined, sequences)
     if fingerprint is None:
         fingerprint = (read_run_info(refined_dir) or {}).get("refiner_fingerprint")
     report = EvalReport(
         conv,
         dataset if isinstance(dataset, str) else "in-memory sequences",
         [s.name for s in sequences],
-        [Comparison(tracker_name, base, refined, "none (offline)")],
+        [Comparison(tracker_name, base, refined, "none (offline)", changes)],
         refiner=label,
         refiner_fingerprint=fingerprint,
         refined_fps_label="AR only",

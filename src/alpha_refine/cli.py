@@ -132,6 +132,32 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_trackers(args: argparse.Namespace) -> int:
+    from alpha_refine.trackers.models import DEFAULT_DOWNLOADS, MODEL_FILES, download_models
+
+    names = [n.strip().lower() for n in args.trackers.split(",") if n.strip()]
+    if names == ["all"]:
+        names = list(MODEL_FILES)
+    unknown = [n for n in names if n not in MODEL_FILES]
+    if unknown or not names:
+        raise ValueError(
+            f"trackers: {', '.join(unknown) or 'none named'}; trackers with model files: "
+            f"{', '.join(MODEL_FILES)} (default {','.join(DEFAULT_DOWNLOADS)})"
+        )
+    download_models(
+        names, args.dir, base_url=args.base_url, force=args.force, timeout=args.timeout, log=print
+    )
+    if args.dir is None:
+        print(f"create_tracker({names[0]!r}) and eval --tracker {','.join(names)} find them there")
+    else:
+        print(
+            f"{args.dir} is searched only when named: create_tracker({names[0]!r}, "
+            f"model_dir=...), eval --tracker-models {args.dir}, or "
+            f"ALPHA_REFINE_TRACKER_MODELS={args.dir}"
+        )
+    return 0
+
+
 def _weights_arguments(parser: argparse.ArgumentParser) -> None:
     """The weights to load: ``name_or_path``, ``--revision``, ``--local-files-only``."""
     parser.add_argument(
@@ -225,6 +251,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-frames", type=int, default=300)
     demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
     demo.set_defaults(run=_demo)
+
+    download = commands.add_parser(
+        "download-trackers",
+        help="download the model files of OpenCV's deep trackers (NanoTrack, VitTrack, DaSiamRPN)",
+        description="Download the ONNX model files of cv2.TrackerNano (nano), cv2.TrackerVit "
+        "(vit) and cv2.TrackerDaSiamRPN (dasiamrpn) from their public URLs, pinned to a commit, "
+        "check each file's hash (SHA-256; SHA-1 for DaSiamRPN, the one OpenCV pins) and write "
+        "it atomically. Files already there with the right hash are kept. Default folder: "
+        "$ALPHA_REFINE_TRACKER_MODELS if set, else <cache>/opencv-trackers, where "
+        "create_tracker('nano') looks.",
+    )
+    download.add_argument(
+        "trackers",
+        nargs="?",
+        default="nano,vit",
+        help="comma-separated: nano, vit, dasiamrpn (about 160 MB), or all (default: nano,vit)",
+    )
+    download.add_argument("--dir", default=None, help="folder to write (default: see above)")
+    download.add_argument(
+        "--base-url",
+        default=None,
+        help="fetch every file from BASE_URL/<file name> instead (a mirror); hashes still checked",
+    )
+    download.add_argument(
+        "--force", action="store_true", help="replace files that are there with another hash"
+    )
+    download.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds without data before giving up"
+    )
+    download.set_defaults(run=_download_trackers)
 
     from alpha_refine.eval.commands import add_eval_commands
 

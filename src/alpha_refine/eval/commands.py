@@ -121,9 +121,14 @@ def _eval(args: argparse.Namespace) -> int:
 
     trackers = _names(args.tracker) or []
     if trackers == ["all"]:
-        trackers = available_trackers()
+        trackers = available_trackers(args.tracker_models)
     report = evaluate_trackers(
-        args.dataset, trackers, args.out, feedback=args.feedback, **_run_arguments(args)
+        args.dataset,
+        trackers,
+        args.out,
+        feedback=args.feedback,
+        tracker_models=args.tracker_models,
+        **_run_arguments(args),
     )
     return _report(report, args)
 
@@ -275,8 +280,16 @@ def add_eval_commands(commands: Any) -> None:
     evaluate.add_argument(
         "--tracker",
         required=True,
-        help="OpenCV trackers, comma-separated (mil, csrt, kcf, mosse, medianflow, tld, "
-        "boosting; all but mil need opencv-contrib), or 'all' for every available one",
+        help="OpenCV trackers, comma-separated: classic (mil, csrt, kcf, mosse, medianflow, "
+        "tld, boosting; all but mil need opencv-contrib) or deep (nano, vit, dasiamrpn; they "
+        "need model files, see download-trackers), or 'all' for every available one",
+    )
+    evaluate.add_argument(
+        "--tracker-models",
+        metavar="DIR",
+        default=None,
+        help="folder with the deep trackers' model files (default: $ALPHA_REFINE_TRACKER_MODELS, "
+        "then <cache>/opencv-trackers)",
     )
     evaluate.add_argument(
         "--refiner",

@@ -7,8 +7,9 @@ Layout of a results folder (one per tracker, e.g. ``<out>/mil`` and ``<out>/mil+
 * ``<sequence>_time.txt``: seconds per frame, one per line (frame 0: the initialisation).
 * refined results also have ``<sequence>_base.txt`` (the base tracker's boxes the refiner saw)
   and ``<sequence>_timing.txt`` (``base,refine,feedback`` seconds per frame).
-* ``run.json``: what produced the folder (tracker, refiner fingerprint, gate, feedback, frame
-  limit), so that resuming never mixes results of different runs.
+* ``run.json``: what produced the folder (tracker, the SHA-256 of a deep tracker's model files,
+  refiner fingerprint, gate, feedback, frame limit), so that resuming never mixes results of
+  different runs.
 
 Every file is written to a temporary name and renamed, and the box file is written last: a
 sequence whose box file exists with one line per frame is complete.
@@ -29,7 +30,7 @@ from alpha_refine.data.annotations import read_boxes, read_numbers
 
 RUN_INFO = "run.json"
 # Keys of run.json that must match for results to be resumed or aggregated together.
-RUN_KEYS = ("tracker", "refiner_fingerprint", "gate", "feedback", "max_frames")
+RUN_KEYS = ("tracker", "tracker_models", "refiner_fingerprint", "gate", "feedback", "max_frames")
 
 
 class ResultsMismatchError(ValueError):

@@ -48,11 +48,14 @@ from alpha_refine.eval.tracking import (
 from alpha_refine.refiner import Refiner
 from alpha_refine.trackers import (
     FEEDBACK_MODES,
+    OPENCV_TRACKERS,
     Feedback,
     TrackerUnavailableError,
     create_tracker,
+    find_model_files,
     resolve_feedback,
 )
+from alpha_refine.trackers.models import file_digest
 
 __all__ = [
     "Comparison",
@@ -167,6 +170,7 @@ def evaluate_trackers(
     plots: bool = True,
     progress: bool = True,
     gate: bool | None = None,
+    tracker_models: str | Path | None = None,
 ) -> EvalReport | None:
     """Run OpenCV base trackers with and without the refiner and compare them.
 
@@ -179,7 +183,7 @@ def evaluate_trackers(
 
     Args:
         dataset: a :func:`~alpha_refine.data.load_dataset` spec, or sequences (in-process only).
-        trackers: OpenCV tracker names (``"mil"``, ``"csrt"``...; see
+        trackers: OpenCV tracker names (``"mil"``, ``"csrt"``, ``"nano"``...; see
             :func:`~alpha_refine.trackers.available_trackers`).
         out: output folder.
         refiner: ``None``/``"none"`` (base trackers only), ``"default"`` (embedded weights),
@@ -199,6 +203,10 @@ def evaluate_trackers(
         progress: show progress bars.
         gate: turn the refiner's safe-refine gate on (``True``, default thresholds) or off
             (``False``); ``None`` keeps the weights' default. Not with a :class:`Refiner`.
+        tracker_models: the folder with the deep trackers' (``nano``, ``vit``, ``dasiamrpn``)
+            model files; ``None`` searches ``$ALPHA_REFINE_TRACKER_MODELS`` and the cache folder
+            (see :mod:`alpha_refine.trackers.models`). Their SHA-256 go into ``run.json``, so
+            results of other model files are never mixed in.
     """
     _check_workers(workers, threads)
     if feedback not in FEEDBACK_MODES:
@@ -211,7 +219,8 @@ def evaluate_trackers(
     if not all_sequences:
         raise ValueError("the dataset has no sequences")
     label = _refiner_label(refiner)
-    feedbacks = {name: _feedback_for(name, feedback, summarize_only) for name in trackers}
+    models = None if tracker_models is None else str(tracker_models)
+    feedbacks = {name: _feedback_for(name, feedback, summarize_only, models) for name in trackers}
     loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only)
     folders = {n: refined_folder_name(n, feedbacks[n], _gated(loaded)) for n in trackers}
 
@@ -220,11 +229,15 @@ def evaluate_trackers(
         tasks = []
         for name in trackers:
             base_dir = out / name
-            claim_folder(base_dir, _run_info(name, (None, None, None), "none", max_frames))
+            digests = _model_digests(name, models)
+            info = _run_info(name, (None, None, None), "none", max_frames, digests)
+            claim_folder(base_dir, info)
             refined_dir = None
             if loaded is not None:
                 refined_dir = out / folders[name]
-                info = _run_info(name, (label, loaded, fingerprint), feedbacks[name], max_frames)
+                info = _run_info(
+                    name, (label, loaded, fingerprint), feedbacks[name], max_frames, digests
+                )
                 claim_folder(refined_dir, info)
             for sequence in selected:
                 count = len(sequence)
@@ -240,6 +253,7 @@ def evaluate_trackers(
                         None if refined_dir is None else str(refined_dir),
                         feedbacks[name],
                         max_frames,
+                        tracker_models=models,
                     )
                 )
         runner = TaskRunner(dataset, refiner, loaded, device, workers, threads, gate, progress)
@@ -291,14 +305,25 @@ def evaluate_trackers(
     return report
 
 
-def _feedback_for(tracker: str, feedback: str, summarize_only: bool) -> Feedback:
+def _feedback_for(
+    tracker: str, feedback: str, summarize_only: bool, tracker_models: str | None
+) -> Feedback:
     try:
-        return resolve_feedback(create_tracker(tracker), feedback)
+        return resolve_feedback(create_tracker(tracker, model_dir=tracker_models), feedback)
     except TrackerUnavailableError:
         if not summarize_only:
             raise
     # Scoring needs only the folder name; no OpenCV tracker offers set_state.
     return cast(Feedback, "none" if feedback == "auto" else feedback)
+
+
+def _model_digests(tracker: str, tracker_models: str | None) -> dict[str, str] | None:
+    """``{file name: SHA-256}`` of a deep tracker's model files; ``None`` for the others."""
+    info = OPENCV_TRACKERS.get(tracker)
+    if info is None or info.params is None:
+        return None
+    paths = find_model_files(tracker, model_dir=tracker_models)
+    return {path.name: file_digest(path) for path in paths.values()}
 
 
 def _device(refiner: Refiner | None) -> str:
@@ -310,10 +335,12 @@ def _run_info(
     refiner: tuple[str | None, Refiner | None, str | None],
     feedback: str,
     max_frames: int | None,
+    tracker_models: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     label, loaded, fingerprint = refiner
     return {
         "tracker": tracker,
+        "tracker_models": tracker_models,
         "refiner": label,
         "refiner_fingerprint": fingerprint,
         "gate": None if loaded is None or loaded.gate is None else loaded.gate.to_dict(),

@@ -210,11 +210,12 @@ class Task:
     feedback: Feedback
     max_frames: int | None
     replay: str | None = None  # saved results played back instead of an OpenCV tracker
+    tracker_models: str | None = None  # the deep OpenCV trackers' model folder (None: search)
 
 
 def _base_tracker(task: Task, sequence: Sequence) -> Tracker:
     if task.replay is None:
-        return create_tracker(task.tracker)
+        return create_tracker(task.tracker, model_dir=task.tracker_models)
     path = find_result_file(task.replay, sequence.name)
     if path is None:
         raise FileNotFoundError(f"no saved result for {sequence.name} in {task.replay}")

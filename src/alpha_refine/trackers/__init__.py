@@ -6,10 +6,12 @@
 >>> box = tracker.update(frame)                # doctest: +SKIP
 
 Frames are BGR ``uint8`` ``H x W x 3``; boxes are ``x, y, w, h`` in pixels. Adapters:
-:class:`OpenCVTracker` (OpenCV's trackers), :class:`PysotTracker` (SiamRPN++, SiamMask),
-:class:`PytrackingTracker` (DiMP, ATOM, ToMP), ``Got10kTracker`` (the got10k toolkit; imported
-on first use, it needs the ``got10k`` extra) and :func:`run_vot` (the VOT toolkit). See
-``docs/trackers.md`` and ``docs/integrations/`` for what feedback means for each.
+:class:`OpenCVTracker` (OpenCV's trackers, classic and deep: ``create_tracker("csrt")``,
+``create_tracker("nano")``; the deep ones' model files: :mod:`alpha_refine.trackers.models`),
+:class:`PysotTracker` (SiamRPN++, SiamMask), :class:`PytrackingTracker` (DiMP, ATOM, ToMP),
+``Got10kTracker`` (the got10k toolkit; imported on first use, it needs the ``got10k`` extra) and
+:func:`run_vot` (the VOT toolkit). See ``docs/trackers.md`` and ``docs/integrations/`` for what
+feedback means for each.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -23,11 +25,18 @@ from alpha_refine.trackers.base import (
     round_box,
 )
 from alpha_refine.trackers.library import LibraryTracker
+from alpha_refine.trackers.models import (
+    MODEL_FILES,
+    TrackerModelsMissingError,
+    download_models,
+    find_model_files,
+)
 from alpha_refine.trackers.opencv import (
     OPENCV_TRACKERS,
     OpenCVTracker,
     OpenCVTrackerInfo,
     TrackerInitError,
+    TrackerModelError,
     TrackerUnavailableError,
     available_trackers,
     create_tracker,
@@ -61,6 +70,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "FEEDBACK_MODES",
+    "MODEL_FILES",
     "OPENCV_TRACKERS",
     "Box",
     "Feedback",
@@ -75,10 +85,14 @@ __all__ = [
     "StatefulTracker",
     "Tracker",
     "TrackerInitError",
+    "TrackerModelError",
+    "TrackerModelsMissingError",
     "TrackerUnavailableError",
     "available_trackers",
     "clip_box_to_frame",
     "create_tracker",
+    "download_models",
+    "find_model_files",
     "is_valid_box",
     "resolve_feedback",
     "round_box",

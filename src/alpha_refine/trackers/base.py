@@ -14,6 +14,11 @@ from numpy.typing import ArrayLike, NDArray
 Box = NDArray[np.float64]
 
 
+class TrackerUnavailableError(ValueError):
+    """The tracker is unknown, not provided by the installed OpenCV build, or lacks its model
+    files."""
+
+
 @runtime_checkable
 class Tracker(Protocol):
     """A single-object tracker: ``init`` on the first frame, ``update`` on every later frame.

@@ -13,8 +13,10 @@ params.use_gpu, params.device and params.net.use_gpu (the parameter files hard-c
 Where the base tracker and its weights come from (pytracking is not on PyPI):
 
 1. git clone --recursive https://github.com/visionml/pytracking, install its dependencies
-   as its INSTALL.md says and put the clone on PYTHONPATH. DiMP and ATOM compile the
-   PreciseRoIPooling extension from the submodule on first use (ninja and a CUDA toolkit).
+   as its INSTALL.md says, including timm (pip install timm: ltr.models.backbone imports
+   swin_transformer_flex, which imports timm, for every network), and put the clone on
+   PYTHONPATH. DiMP and ATOM compile the PreciseRoIPooling extension from the submodule on
+   first use (ninja and a CUDA toolkit).
 2. Create both local.py files pytracking reads, and set network_path in the second:
        python -c "from ltr.admin.environment import create_default_local_file as c; c()"
        python -c "from pytracking.evaluation.environment import create_default_local_file as c; c()"
@@ -36,8 +38,8 @@ Colour order: pytracking works on RGB frames. This script reads BGR frames with 
 gives them to RefinedTracker, whose PytrackingTracker converts them to RGB for pytracking;
 the refiner takes BGR. Boxes are x, y, w, h pixels. Feedback: PytrackingTracker.set_state
 writes the refined box into the tracker's pos ([y, x] centre), target_sz ([h, w]),
-target_scale (sqrt(prod(target_sz) / prod(base_target_sz))) and, for DiMP and ATOM,
-pos_iounet, after every frame (--feedback none to compare).
+target_scale (sqrt(prod(target_sz) / prod(base_target_sz))) and, for a tracker that has
+pos_iounet (DiMP, ATOM and KYS), pos_iounet, after every frame (--feedback none to compare).
 """
 
 from __future__ import annotations
@@ -83,7 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--tracker", default="dimp", help="pytracking tracker (dimp, atom, tomp)")
     parser.add_argument("--param", default="super_dimp", help="its parameter file")
-    parser.add_argument("--device", default=None, choices=("cpu", "cuda"), help="default: cuda")
+    parser.add_argument(
+        "--device",
+        default=None,
+        choices=("cpu", "cuda"),
+        help="default: cuda when torch sees a CUDA GPU, else cpu",
+    )
     parser.add_argument(
         "--video", required=True, help="video file, image folder, glob or printf pattern"
     )

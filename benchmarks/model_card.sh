@@ -8,7 +8,11 @@
 #   oracle.json/.txt        ground truth jittered by 0.25 (30 frames per sequence), with mask J
 #   good-boxes.json/.txt    ground truth jittered by 0.05: most input boxes have IoU >= 0.85
 #   eval/ + eval.txt        (--trackers) CSRT, MIL, KCF, MedianFlow, MOSSE with and without the
-#                           refiner, every frame, one thread, gate off; needs the contrib trackers
+#                           refiner, every frame, one thread, gate off; needs the contrib trackers.
+#                           OpenCV's deep trackers NanoTrack and VitTrack run beside them when
+#                           their model files are found ($ALPHA_REFINE_TRACKER_MODELS or the cache
+#                           folder; `alpha-refine download-trackers`), and are skipped with a
+#                           message otherwise
 set -euo pipefail
 weights=$1 sequences=$2 out=$3
 held=otb_Crossing,otb_Girl,vot2014_car,uav123_10fps_wakeboard7,davis2016_car-roundabout,davis2016_dog,davis2016_libby
@@ -19,6 +23,14 @@ alpha-refine oracle "${common[@]}" --frames-per-sequence 30 --masks --out "$out/
 alpha-refine oracle "${common[@]}" --frames-per-sequence 30 --scale-jitter 0.05 \
     --centre-jitter 0.05 --out "$out/good-boxes.json" | tee "$out/good-boxes.txt"
 if [[ "${4:-}" == "--trackers" ]]; then
-    alpha-refine eval "${common[@]}" --tracker csrt,mil,kcf,medianflow,mosse --gate off \
+    trackers=csrt,mil,kcf,medianflow,mosse
+    for deep in nano vit; do
+        if python -c "import sys; from alpha_refine.trackers import available_trackers as a; sys.exit('$deep' not in a())"; then
+            trackers="$trackers,$deep"
+        else
+            echo "model_card.sh: $deep skipped: its model files are not found (alpha-refine download-trackers $deep)" >&2
+        fi
+    done
+    alpha-refine eval "${common[@]}" --tracker "$trackers" --gate off \
         --workers 2 --out "$out/eval" | tee "$out/eval.txt"
 fi

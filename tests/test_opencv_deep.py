@@ -100,6 +100,18 @@ def test_a_missing_file_names_itself_the_places_looked_at_and_the_fix(
     assert "nano" not in available_trackers()
 
 
+def test_dasiamrpn_says_which_of_its_three_files_are_missing(folders: dict[str, Path]) -> None:
+    # Its files (about 160 MB) are not available here: only the error path can be tested.
+    _stand_ins(folders["env"], ("dasiamrpn_model.onnx",))
+    with pytest.raises(TrackerModelsMissingError) as caught:
+        create_tracker("dasiamrpn")
+    message = str(caught.value)
+    missing = "dasiamrpn_kernel_cls1.onnx (kernel_cls1), dasiamrpn_kernel_r1.onnx (kernel_r1)"
+    assert missing in message and "dasiamrpn_model.onnx (model)" not in message
+    assert "download-trackers dasiamrpn` (about 160 MB in all)" in message
+    assert "dropbox.com/s/qvmtszx5h339a0w/dasiamrpn_kernel_cls1.onnx" in message
+
+
 def test_an_explicit_folder_or_file_is_never_skipped(folders: dict[str, Path]) -> None:
     _stand_ins(folders["env"])
     with pytest.raises(TrackerModelsMissingError, match="model_dir") as caught:

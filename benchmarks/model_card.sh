@@ -7,6 +7,10 @@
 # shipped); OUT: output folder. Writes, per experiment, the command's JSON and printed table:
 #   oracle.json/.txt        ground truth jittered by 0.25 (30 frames per sequence), with mask J
 #   good-boxes.json/.txt    ground truth jittered by 0.05: most input boxes have IoU >= 0.85
+#   card-oracle.json/.txt   the same two runs split into boxes from masks (DAVIS) and boxes drawn
+#                           by hand (OTB, VOT, UAV123), with the share of good boxes made worse;
+#                           with DAVIS=<root of a DAVIS-2016 tree> also on the 5 DAVIS-2016 train
+#                           videos the stage-4 config holds out (benchmarks/card_oracle.py)
 #   eval/ + eval.txt        (--trackers) CSRT, MIL, KCF, MedianFlow, MOSSE with and without the
 #                           refiner, every frame, one thread, gate off; needs the contrib trackers.
 #                           OpenCV's deep trackers NanoTrack and VitTrack run beside them when
@@ -22,6 +26,8 @@ alpha-refine oracle "${common[@]}" --frames-per-sequence 30 --masks --out "$out/
     | tee "$out/oracle.txt"
 alpha-refine oracle "${common[@]}" --frames-per-sequence 30 --scale-jitter 0.05 \
     --centre-jitter 0.05 --out "$out/good-boxes.json" | tee "$out/good-boxes.txt"
+python "$(dirname "$0")/card_oracle.py" --sequences "$sequences" ${DAVIS:+--davis "$DAVIS"} \
+    --refiner "$weights" --out "$out/card-oracle.json" | tee "$out/card-oracle.txt"
 if [[ "${4:-}" == "--trackers" ]]; then
     trackers=csrt,mil,kcf,medianflow,mosse
     for deep in nano vit; do

@@ -7,15 +7,16 @@ ratio to the eager baseline measured side by side in the same rounds. Paths:
 * ``eager``: the plain baseline, as the refiner worked before the fast paths: full-frame RGB
   copy, OpenCV crop per target, the network as built (BatchNorm unfolded, NCHW weights), fp32.
 * ``default:BACKEND/PRECISION``: what ``Refiner.from_pretrained()`` picks on this machine
-  (``backend="auto", precision="auto"``: ONNX Runtime on CPUs, int8 where the CPU has VNNI;
-  torch on CUDA), named after the choice.
+  (``backend="auto", precision="auto"``: ONNX Runtime on CPUs, int8 where the CPU has VNNI and
+  the int8 check passes for the weights, which random weights do not; torch on CUDA), named
+  after the choice.
 * ``torch``: ``Refiner`` torch backend: BatchNorm folded, ``channels_last``, inference mode, crops
   of the BGR frame (OpenCV on CPU, one batched gather on CUDA).
 * ``onnxruntime``: ``Refiner(backend="onnxruntime")``, CPU (needs the ``onnx`` extra).
-* ``onnxruntime-int8``: ``Refiner(backend="onnxruntime", precision="int8")``, CPU: the ResNet
-  trunk in int8, calibrated on synthetic sequences. Its deviation from eager is reported but not
-  held to the float32 tolerance (on random weights it is large; see docs/performance.md for the
-  trained model's).
+* ``onnxruntime-int8``: ``Refiner(backend="onnxruntime", precision="int8")``, CPU: the trunk
+  in int8, calibrated on synthetic sequences. Its deviation from eager is reported but not held
+  to the float32 tolerance (on random weights it is large and the int8 check fails, with a
+  warning; see docs/performance.md for trained weights).
 * ``float16``, ``bfloat16``: ``Refiner(precision=...)``, CUDA only.
 * ``compile``: ``Refiner(compile=True)`` (CUDA graphs), CUDA only and with ``--compile``.
 

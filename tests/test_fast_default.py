@@ -1,7 +1,8 @@
-"""What ``from_pretrained()`` gives by default: the automatic backend and precision, the
-on-disk graph cache (corrupt, stale, read-only, off) and the int8 ranges shipped for the
-embedded model. Export is slow, so one random ResNet-18 is exported once per module and the
-exporter is replaced by a lookup of that export."""
+"""What ``from_pretrained()`` gives by default: the automatic backend and precision (the int8
+check that decides int8 per weights is tested in ``test_int8_guard.py``), the on-disk graph
+cache (corrupt, stale, read-only, off) and the int8 ranges shipped for the embedded model.
+Export is slow, so one random ResNet-18 is exported once per module and the exporter is
+replaced by a lookup of that export."""
 
 from __future__ import annotations
 
@@ -60,17 +61,6 @@ def test_backend_rule(
     choice = choose_backend(device, backend, precision, compile, onnx_installed=True)
     assert (choice.backend, choice.precision) == expected
     assert choice.reason.startswith("explicit" if backend != "auto" else "auto")
-
-
-def test_auto_int8_only_for_trunks_measured_safe(
-    auto: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(select, "cpu_has_vnni", lambda: True)
-    resnet = choose_backend("cpu", "auto", "auto", False, True, backbone="resnet18")
-    lite = choose_backend("cpu", "auto", "auto", False, True, backbone="efficientnet_lite0")
-    assert resnet.precision == "int8" and lite.precision == "float32"
-    asked = choose_backend("cpu", "auto", "int8", False, True, backbone="efficientnet_lite0")
-    assert asked.precision == "int8"
 
 
 def test_missing_onnxruntime_falls_back_to_torch_with_one_warning(auto: None) -> None:
@@ -287,6 +277,22 @@ def test_cache_off_writes_nothing(
     _build(small_network)
     _build(small_network)
     assert exports == [1, 1] and not (tmp_path / "cache").exists()
+
+
+def test_an_entry_keeps_its_info_readable_without_the_graphs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
+    key = cache.graph_key("2222222222222222", "int8")
+    verdict = {"int8_check": {"median_deviation": 0.001}}
+    entry = cache.store_graphs(key, {"refine": b"graph"}, info=verdict)
+    assert entry is not None and cache.load_info(key) == verdict
+    assert cache.load_graphs(key) == {"refine": b"graph"}
+    plain = cache.graph_key("3333333333333333", "float32")
+    cache.store_graphs(plain, {"refine": b"graph"})
+    assert (
+        cache.load_info(plain) is None and cache.load_info(cache.graph_key("4" * 16, "x")) is None
+    )
 
 
 def test_reading_an_entry_marks_it_used_and_writing_prunes_idle_ones(

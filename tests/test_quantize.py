@@ -25,6 +25,7 @@ from alpha_refine.demo import demo_sequence
 from alpha_refine.geometry import crop_and_resize, search_windows
 from alpha_refine.model.preprocess import normalize_crops
 from alpha_refine.runtime.graphs import onnx_available
+from alpha_refine.runtime.guard import Int8AccuracyWarning
 from alpha_refine.runtime.quantize import (
     CalibrationCrops,
     calibration_crops,
@@ -84,13 +85,21 @@ def test_calibration_crops(small_calibration: CalibrationCrops) -> None:
     assert 0 <= small_calibration.searches.min() < small_calibration.searches.max() <= 255
 
 
-def test_calibration_needs_two_visible_frames() -> None:
+def test_calibration_takes_still_images_and_needs_a_visible_pair_otherwise() -> None:
     frame = np.zeros((40, 50, 3), np.uint8)
-    one_frame = Sequence.from_arrays("one", [frame], np.array([[5.0, 5.0, 10.0, 10.0]]))
-    with pytest.raises(ValueError, match="two or more visible frames"):
-        calibration_crops([one_frame])
+    frame[5:15, 5:15] = 200
+    box = np.array([[5.0, 5.0, 10.0, 10.0]])
+    still = Sequence.from_arrays("still", [frame], box)  # template and search: the same image
+    crops = calibration_crops([still])
+    assert crops.templates.shape == crops.searches.shape == (1, 256, 256, 3)
+    assert crops.template_index.tolist() == [0]
+    lost = Sequence.from_arrays(
+        "lost", [frame, frame], np.concatenate([box, box]), visible=np.array([True, False])
+    )
+    with pytest.raises(ValueError, match="two or more visible frames, or a still image"):
+        calibration_crops([lost])
     with pytest.raises(ValueError, match="searches_per_sequence"):
-        calibration_crops([one_frame], searches_per_sequence=0)
+        calibration_crops([still], searches_per_sequence=0)
 
 
 # --- the graphs ---------------------------------------------------------------------------
@@ -187,7 +196,8 @@ def test_refiner_int8_option_on_random_weights(
     monkeypatch.setattr(onnx_engine, "export_graphs", export_once)
     monkeypatch.setattr(quantize, "CALIBRATION_SEQUENCES", 2)
     options: dict[str, Any] = {"backend": "onnxruntime", "return_mask": True}
-    int8 = Refiner.from_network(random_network, precision="int8", **options)
+    with pytest.warns(Int8AccuracyWarning, match="int8 check failed"):  # kept, as asked
+        int8 = Refiner.from_network(random_network, precision="int8", **options)
     full = Refiner.from_network(random_network, **options)
     assert int8.precision == "int8" and int8.device == torch.device("cpu")
     template, _ = _demo_crops(1)

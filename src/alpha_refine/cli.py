@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=("float32", "int8"),
         default="float32",
-        help="int8: the ResNet trunk quantized for ONNX Runtime on CPUs (docs/performance.md), "
+        help="int8: the trunk quantized for ONNX Runtime on CPUs (docs/performance.md), "
         "calibrated on the package's synthetic sequences unless --calibration is given",
     )
     onnx_export.add_argument(

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -54,6 +54,9 @@ from alpha_refine.weights.store import (
     save_weights,
     weights_fingerprint,
 )
+
+if TYPE_CHECKING:
+    from alpha_refine.runtime.guard import Int8Check
 
 Geometry = Literal["exact", "published"]
 GEOMETRIES: tuple[str, ...] = ("exact", "published")
@@ -191,16 +194,22 @@ class Refiner:
             the on-disk cache, docs/performance.md), or ``"auto"`` (the default of
             :meth:`from_pretrained`): ONNX Runtime on a CPU, torch on CUDA
             (:mod:`alpha_refine.runtime.select` has the rule; ``repr(refiner)`` shows the choice).
-        precision: ``"auto"``: ``"int8"`` with ONNX Runtime on CPUs with VNNI for ResNet
-            trunks (measured safe), else ``"float32"``. ``"float16"`` or ``"bfloat16"`` run the
-            torch backend under autocast (meant for CUDA; the correlation and soft-argmax stay
-            in float32). Boxes then differ from float32 ones; docs/performance.md gives the
-            measured deviation.
+        precision: ``"auto"``: ``"int8"`` with ONNX Runtime on CPUs with VNNI where the int8
+            check passes for these weights (:mod:`alpha_refine.runtime.guard`: when the int8
+            graphs are built, their boxes are compared with float32 ones on held-out generated
+            inputs; the verdict is cached with the graphs and :attr:`int8_check` holds it), else
+            ``"float32"``. ``"float16"`` or ``"bfloat16"`` run the torch backend under autocast
+            (meant for CUDA; the correlation and soft-argmax stay in float32). Boxes then
+            differ from float32 ones; docs/performance.md gives the measured deviation.
             ``"int8"`` (with ``backend="onnxruntime"`` only) quantizes the trunk to int8,
             calibrated on the package's synthetic sequences when the refiner is first built for
-            these weights (tens of seconds; cached on disk; ranges ship for the embedded model);
-            about twice as fast on CPUs with VNNI; ResNet boxes move by a fraction of a pixel,
-            EfficientNet-Lite0 boxes by about 2 px (docs/performance.md).
+            these weights (tens of seconds; cached on disk; ranges calibrated on real training
+            images ship for the embedded model), and checks it as ``"auto"`` does, but keeps
+            int8 when the check fails, with an
+            :class:`~alpha_refine.runtime.guard.Int8AccuracyWarning`; about twice as fast on
+            CPUs with VNNI. On real frames a trained ResNet-18's int8 boxes moved by a third of
+            a pixel (median), the embedded EfficientNet-Lite0 model's by about 1 px
+            (docs/performance.md).
         crop: ``"device"`` cuts all targets' crops in one batched gather on the network's
             device (the frame is uploaded once), bit-identical to ``"opencv"`` (which crops
             each target with OpenCV on the CPU) but for windows far larger than the frame
@@ -288,11 +297,12 @@ class Refiner:
             token: passed to ``huggingface_hub``.
             options: refiner options as for the constructor (``device``, ``color``,
                 ``box_format``...); ``backend`` and ``precision`` default to ``"auto"``: the
-                fastest safe path of this machine (ONNX Runtime on a CPU, int8 for ResNets on CPUs
-                with VNNI; torch on CUDA). Options the weights were made for (their ``inference``
-                config, e.g. ``geometry`` or ``gate``) are the defaults; without a ``gate``
-                there, :data:`PRETRAINED_GATE` is. ``gate=True`` turns the gate on with the
-                thresholds the weights name, if any, else the :class:`GateConfig` defaults.
+                fastest safe path of this machine (ONNX Runtime on a CPU, int8 on CPUs with VNNI
+                where the int8 check passes for these weights; torch on CUDA). Options the
+                weights were made for (their ``inference`` config, e.g. ``geometry`` or
+                ``gate``) are the defaults; without a ``gate`` there, :data:`PRETRAINED_GATE` is.
+                ``gate=True`` turns the gate on with the thresholds the weights name, if any,
+                else the :class:`GateConfig` defaults.
         """
         network, info = load_pretrained(
             name_or_path,
@@ -369,6 +379,7 @@ class Refiner:
             raise ValueError(f"min_box_size must be a finite number >= 1 pixel, got {min_box_size}")
         if return_mask and network.mask_head is None:
             raise ValueError("return_mask=True needs a network with a mask head")
+        int8_fallback = precision == "auto"  # int8 only if its check passes
         if backend == "auto" or precision == "auto":
             wanted = resolve_device(device)
             choice = choose_backend(
@@ -377,7 +388,6 @@ class Refiner:
                 precision,
                 compile,
                 onnx_graphs.onnx_available(),
-                backbone=network.config.backbone,
             )
             backend, precision = choice.backend, choice.precision  # type: ignore[assignment]
             self.backend_reason = choice.reason
@@ -405,9 +415,10 @@ class Refiner:
         self.precision = precision
         self.crop = crop
         self.gate = gate
+        self.int8_check: Int8Check | None = None
         self._engine: Engine
         if backend == "onnxruntime":
-            self._engine = self._onnx_engine(network, precision)
+            self._engine = self._onnx_engine(network, precision, int8_fallback)
         if backend == "torch":
             assert precision in PRECISIONS  # int8 refused, auto resolved above
             self._engine = TorchEngine(
@@ -423,14 +434,24 @@ class Refiner:
         self._fingerprint: str | None = None
         self.weights_info = WeightsInfo(model=network.config)
 
-    def _onnx_engine(self, network: AlphaRefineNet, precision: str) -> Engine:
+    def _onnx_engine(
+        self, network: AlphaRefineNet, precision: str, int8_fallback: bool = False
+    ) -> Engine:
         """The ONNX Runtime engine; when it was chosen automatically, a failure to build it
-        falls back to torch with one warning rather than failing the refiner."""
+        falls back to torch with one warning rather than failing the refiner.
+
+        int8 graphs come with the int8 check's verdict (:mod:`alpha_refine.runtime.guard`):
+        ``int8_fallback`` (int8 chosen by ``precision="auto"``) takes float32 when it failed; an
+        explicit ``precision="int8"`` keeps int8 and warns. Either way the reason says so.
+        """
+        from alpha_refine.runtime.guard import Int8AccuracyWarning
         from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
         engine_precision: Literal["float32", "int8"] = "int8" if precision == "int8" else "float32"
         try:
-            return OnnxRuntimeEngine.from_network(network, precision=engine_precision)
+            engine = OnnxRuntimeEngine.from_network(
+                network, precision=engine_precision, int8_fallback=int8_fallback
+            )
         except Exception as error:  # any exporter failure: the torch path still works
             if not self.backend_reason.startswith("auto"):
                 raise  # asked for explicitly: the caller should see why it failed
@@ -443,6 +464,22 @@ class Refiner:
             self.backend, self.precision = "torch", "float32"
             self.backend_reason = "auto: onnxruntime failed"
             return TorchEngine(network, self.device)
+        check = self.int8_check = engine.int8_check
+        if check is not None:
+            if engine.precision != "int8":
+                self.precision = "float32"
+                self.backend_reason += f", float32: {check.summary()}"
+            else:
+                self.backend_reason += f", {check.summary()}"
+            if engine.precision == "int8" and not check.passed:
+                warnings.warn(
+                    f"precision='int8' for these weights: {check.summary()} (the bound is in "
+                    "alpha_refine.runtime.guard); its boxes differ from float32 ones by more "
+                    "than int8 is trusted for, and precision='auto' would use float32",
+                    Int8AccuracyWarning,
+                    stacklevel=4,
+                )
+        return engine
 
     @property
     def config(self) -> ModelConfig:

@@ -8,6 +8,7 @@ module                            job
 :mod:`~.graphs`                   the ONNX graphs' names, inputs and outputs; the ``onnx`` extra
 :mod:`~.export`                   ONNX export of the network
 :mod:`~.quantize`                 int8 quantization of the exported graphs
+:mod:`~.guard`                    the int8 check: int8 against float32, for these weights
 :mod:`~.onnx_engine`              the ONNX Runtime engine (graphs from the cache or exported)
 :mod:`~.select`                   what ``backend="auto"``/``precision="auto"`` pick here
 :mod:`~.cache`                    the on-disk cache of exported and quantized graphs
@@ -15,8 +16,8 @@ module                            job
 ================================  =============================================================
 
 Imports run one way: ``crop``, ``graphs``, ``engine``, ``select`` and ``cache`` need nothing
-here, ``quantize`` needs ``graphs``, ``export`` needs ``engine``, ``graphs`` and ``quantize``,
-``ship`` needs ``graphs``, ``quantize`` and ``export``, and ``onnx_engine`` needs ``engine``,
-``graphs``, ``cache``, ``export``, ``quantize`` and ``ship``.
+here, ``quantize`` and ``guard`` need ``graphs``, ``export`` needs ``engine``, ``graphs`` and
+``quantize``, ``ship`` needs ``graphs``, ``quantize`` and ``export``, and ``onnx_engine`` needs
+``engine``, ``graphs``, ``cache``, ``select``, ``guard``, ``export``, ``quantize`` and ``ship``.
 The public ONNX entry point stays :mod:`alpha_refine.onnx`.
 """

@@ -9,6 +9,10 @@ holding the graphs and a ``manifest.json`` with the full key:
 * :data:`GRAPH_VERSION` (bumped whenever export or quantization changes the graphs),
 * the versions of torch (the exporter), onnx and onnxruntime.
 
+The manifest may also carry ``info``, small JSON stored with the graphs: int8 entries hold the
+verdict of the int8 check (:mod:`alpha_refine.runtime.guard`), readable without the graphs
+(:func:`load_info`).
+
 The file name carries a hash of the key, so entries of other versions never collide; an entry
 is trusted only when its manifest's key equals the wanted one and every member passes the ZIP's
 CRC-32 check. Anything else (truncated, garbage, another key) is rebuilt and overwritten.
@@ -41,7 +45,7 @@ from alpha_refine._atomic import write_atomic
 
 CACHE_ENV = "ALPHA_REFINE_CACHE"
 OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
-GRAPH_VERSION = 1  # bump when export or quantization changes the graphs
+GRAPH_VERSION = 2  # bump when export or quantization changes the graphs
 _MANIFEST = "manifest.json"
 MAX_IDLE_DAYS = 30  # an entry not read for this long is deleted when another one is written
 _DAY = 24 * 60 * 60.0
@@ -90,8 +94,9 @@ def entry_path(key: Mapping[str, Any], folder: Path) -> Path:
     return folder / "onnx" / f"{key['fingerprint']}-{key['precision']}-{digest}.zip"
 
 
-def load_graphs(key: Mapping[str, Any]) -> dict[str, bytes] | None:
-    """The cached graphs of ``key``, or ``None`` when absent, off, stale or corrupt."""
+def _read(key: Mapping[str, Any], graphs: bool) -> tuple[dict[str, bytes], Any] | None:
+    """The entry of ``key``: its graphs (only when ``graphs``) and its ``info``; ``None`` when
+    absent, off, stale or corrupt (then with one :class:`CacheWarning`)."""
     folder = cache_dir()
     if folder is None:
         return None
@@ -104,17 +109,36 @@ def load_graphs(key: Mapping[str, Any]) -> dict[str, bytes] | None:
             if manifest.get("key") != dict(key):
                 return None  # another key with the same hash: rebuild
             # read() checks each member's CRC-32: a damaged graph raises BadZipFile.
-            graphs = {name: archive.read(f"{name}.onnx") for name in manifest["graphs"]}
+            blobs = (
+                {name: archive.read(f"{name}.onnx") for name in manifest["graphs"]}
+                if graphs
+                else {}
+            )
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         warnings.warn(
             f"graph cache entry {path} is unreadable ({error}); rebuilding it",
             CacheWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return None
-    with contextlib.suppress(OSError):  # a read-only cache: the entry just ages
-        os.utime(path)
-    return graphs
+    if graphs:
+        with contextlib.suppress(OSError):  # a read-only cache: the entry just ages
+            os.utime(path)
+    return blobs, manifest.get("info")
+
+
+def load_graphs(key: Mapping[str, Any]) -> dict[str, bytes] | None:
+    """The cached graphs of ``key``, or ``None`` when absent, off, stale or corrupt."""
+    entry = _read(key, graphs=True)
+    return None if entry is None else entry[0]
+
+
+def load_info(key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``info`` stored with ``key``'s graphs (its manifest only, the graphs are not read),
+    or ``None`` when there is no such entry or it has none."""
+    entry = _read(key, graphs=False)
+    info = None if entry is None else entry[1]
+    return info if isinstance(info, dict) else None
 
 
 def prune(folder: Path, keep: Path, now: float | None = None) -> list[Path]:
@@ -138,8 +162,13 @@ def prune(folder: Path, keep: Path, now: float | None = None) -> list[Path]:
     return deleted
 
 
-def store_graphs(key: Mapping[str, Any], graphs: Mapping[str, bytes]) -> Path | None:
-    """Write ``graphs`` under ``key`` atomically; ``None`` when off or not writable."""
+def store_graphs(
+    key: Mapping[str, Any],
+    graphs: Mapping[str, bytes],
+    info: Mapping[str, Any] | None = None,
+) -> Path | None:
+    """Write ``graphs`` (and ``info``, JSON) under ``key`` atomically; ``None`` when off or not
+    writable."""
     folder = cache_dir()
     if folder is None:
         return None
@@ -147,7 +176,9 @@ def store_graphs(key: Mapping[str, Any], graphs: Mapping[str, bytes]) -> Path | 
 
     def write(stream: BinaryIO) -> None:
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
-            manifest = {"key": dict(key), "graphs": list(graphs)}
+            manifest: dict[str, Any] = {"key": dict(key), "graphs": list(graphs)}
+            if info is not None:
+                manifest["info"] = dict(info)
             archive.writestr(_MANIFEST, json.dumps(manifest, sort_keys=True))
             for name, blob in graphs.items():
                 archive.writestr(f"{name}.onnx", blob)

@@ -2,11 +2,13 @@
 protocol (:class:`alpha_refine.runtime.engine.Engine`).
 
 :meth:`OnnxRuntimeEngine.from_network` reads the graphs from the on-disk cache
-(:mod:`alpha_refine.runtime.cache`) when it can, and exports (and quantizes) only on a miss.
+(:mod:`alpha_refine.runtime.cache`) when it can, and exports (and quantizes, and checks the int8
+graphs against float32, :mod:`alpha_refine.runtime.guard`) only on a miss.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -16,10 +18,11 @@ import torch
 from torch import Tensor
 
 from alpha_refine.model.network import AlphaRefineNet
-from alpha_refine.runtime import cache
+from alpha_refine.runtime import cache, select
 from alpha_refine.runtime.engine import SearchOutput
 from alpha_refine.runtime.export import export_graphs, with_precision
 from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
+from alpha_refine.runtime.guard import CHECK_VERSION, Int8Check, check_int8
 from alpha_refine.runtime.quantize import FLOAT_STEM
 
 
@@ -30,6 +33,11 @@ class OnnxRuntimeEngine:
         graphs: serialised models as returned by :func:`~alpha_refine.runtime.export.export_graphs`.
         threads: intra-op threads; by default ``torch.get_num_threads()``, so the usual
             ``torch.set_num_threads`` / ``OMP_NUM_THREADS`` settings apply to both backends.
+
+    Attributes:
+        precision: ``"float32"`` or ``"int8"``, as the graphs' metadata says.
+        int8_check: the int8 check's verdict when :meth:`from_network` was asked for int8
+            (also when it fell back to float32), else ``None``.
     """
 
     device = torch.device("cpu")
@@ -50,6 +58,13 @@ class OnnxRuntimeEngine:
         for name in (TEMPLATE, REFINE):
             if name in graphs:
                 self._session(name)
+        self.precision = "float32"
+        if TEMPLATE in graphs:
+            metadata = self._session(TEMPLATE).get_modelmeta().custom_metadata_map
+            self.precision = json.loads(metadata.get("alpha_refine", "{}")).get(
+                "precision", "float32"
+            )
+        self.int8_check: Int8Check | None = None
 
     def _session(self, name: str) -> Any:
         session = self._sessions.get(name)
@@ -73,13 +88,18 @@ class OnnxRuntimeEngine:
         network: AlphaRefineNet,
         threads: int | None = None,
         precision: Literal["float32", "int8"] = "float32",
+        *,
+        int8_fallback: bool = False,
     ) -> OnnxRuntimeEngine:
         """Export ``network`` (seconds) and open the sessions, or read the graphs from the
         on-disk cache (:mod:`alpha_refine.runtime.cache`), keyed by the weights' fingerprint.
 
         ``precision="int8"`` quantizes the graphs first (:mod:`alpha_refine.runtime.quantize`),
         with the ranges shipped for the embedded model (:mod:`alpha_refine.runtime.ship`) or
-        calibrated on synthetic sequences (tens of seconds).
+        calibrated on synthetic sequences (tens of seconds), and checks them against float32
+        (:func:`alpha_refine.runtime.guard.check_int8`, seconds); the verdict is cached with the
+        int8 graphs and set as :attr:`int8_check`. ``int8_fallback``: when the check fails,
+        return the float32 engine instead (its :attr:`precision` says which one it is).
         """
         if precision not in ("float32", "int8"):
             raise ValueError(f"precision must be 'float32' or 'int8', got {precision!r}")
@@ -87,21 +107,48 @@ class OnnxRuntimeEngine:
         from alpha_refine.weights.store import weights_fingerprint
 
         fingerprint = weights_fingerprint(network)
-        settings = {"float_stem": FLOAT_STEM} if precision == "int8" else {}
-        key = cache.graph_key(fingerprint, precision, **settings)
+        if precision == "float32":
+            key = graph_key(fingerprint, "float32")
+            engine = cls._cached(key, threads)
+            if engine is None:
+                graphs = export_graphs(network)
+                cache.store_graphs(key, graphs)
+                engine = cls(graphs, threads)
+            return engine
+        key = graph_key(fingerprint, "int8")
+        check = _cached_check(key)
+        engine = None
+        if check is not None and not check.passed and int8_fallback:
+            engine = cls.from_network(network, threads)
+        elif check is not None:
+            engine = cls._cached(key, threads)
+        if engine is None:
+            graphs = _float32_graphs(network, fingerprint)
+            from alpha_refine.runtime.ship import shipped_ranges
+
+            int8 = with_precision(graphs, "int8", ranges=shipped_ranges(fingerprint, graphs))
+            check = check_int8(graphs, int8, threads=threads or torch.get_num_threads())
+            cache.store_graphs(key, int8, info={"int8_check": check.to_dict()})
+            engine = cls(graphs if int8_fallback and not check.passed else int8, threads)
+        engine.int8_check = check
+        return engine
+
+    @classmethod
+    def _cached(cls, key: Mapping[str, Any], threads: int | None) -> OnnxRuntimeEngine | None:
+        """The engine of ``key``'s cached graphs, or ``None`` when there are none or they do not
+        load (a damaged graph that passed the CRC: never trusted)."""
         graphs = cache.load_graphs(key)
-        if graphs is not None:
-            try:
-                return cls(graphs, threads)
-            except Exception as error:  # a damaged graph that passed the CRC: never trusted
-                warnings.warn(
-                    f"cached graphs for weights {fingerprint} do not load ({error}); rebuilding",
-                    cache.CacheWarning,
-                    stacklevel=2,
-                )
-        graphs = build_graphs(network, precision, fingerprint)
-        cache.store_graphs(key, graphs)
-        return cls(graphs, threads)
+        if graphs is None:
+            return None
+        try:
+            return cls(graphs, threads)
+        except Exception as error:
+            warnings.warn(
+                f"cached graphs for weights {key['fingerprint']} do not load ({error}); rebuilding",
+                cache.CacheWarning,
+                stacklevel=3,
+            )
+            return None
 
     @staticmethod
     def _array(tensor: Tensor) -> np.ndarray[Any, Any]:
@@ -126,15 +173,35 @@ class OnnxRuntimeEngine:
         )
 
 
-def build_graphs(
-    network: AlphaRefineNet, precision: Literal["float32", "int8"], fingerprint: str
-) -> dict[str, bytes]:
-    """Export ``network`` and, for ``"int8"``, quantize it with the shipped ranges when they
-    were made for these weights (:func:`alpha_refine.runtime.ship.shipped_ranges`)."""
-    graphs = export_graphs(network)
-    ranges = None
-    if precision == "int8":
-        from alpha_refine.runtime.ship import shipped_ranges
+def graph_key(fingerprint: str, precision: Literal["float32", "int8"]) -> dict[str, Any]:
+    """The cache key of the graphs of these weights and precision. The int8 key also holds the
+    quantization settings, the int8 check's version and whether this CPU has VNNI: ONNX
+    Runtime's int8 kernels differ with and without it, and so may the verdict."""
+    if precision == "float32":
+        return cache.graph_key(fingerprint, precision)
+    return cache.graph_key(
+        fingerprint,
+        precision,
+        float_stem=FLOAT_STEM,
+        int8_check=CHECK_VERSION,
+        vnni=select.cpu_has_vnni(),
+    )
 
-        ranges = shipped_ranges(fingerprint, graphs)
-    return with_precision(graphs, precision, ranges=ranges)
+
+def _float32_graphs(network: AlphaRefineNet, fingerprint: str) -> dict[str, bytes]:
+    """The float32 graphs from the cache, or exported (and cached)."""
+    key = graph_key(fingerprint, "float32")
+    graphs = cache.load_graphs(key)
+    if graphs is None:
+        graphs = export_graphs(network)
+        cache.store_graphs(key, graphs)
+    return graphs
+
+
+def _cached_check(key: Mapping[str, Any]) -> Int8Check | None:
+    """The int8 check's verdict stored with ``key``'s graphs, or ``None``."""
+    info = cache.load_info(key)
+    try:
+        return None if info is None else Int8Check.from_dict(info["int8_check"])
+    except (KeyError, TypeError, ValueError):
+        return None

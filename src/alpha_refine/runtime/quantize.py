@@ -4,19 +4,24 @@ Static QDQ quantization with ``onnxruntime.quantization.quantize_static``: int8 
 output channel, uint8 activations whose ranges are calibrated on crops of the package's
 synthetic sequences (offline, no data needed) or of sequences you give: the mean over batches
 of 8 crops of each batch's min and max (less swayed by one extreme crop than the global
-min/max, and measured slightly closer to float32).
+min/max, and measured slightly closer to float32). The embedded model's ranges ship with the
+package (:mod:`alpha_refine.runtime.ship`), calibrated on real training images.
 
-Only the **ResNet trunk** is quantized, with the mask head's adjust layers and lateral
-convolutions, which read only trunk features: every node that does not depend on the template
-``kernels`` input (convolutions, residual additions, the max-pool, ReLUs), so ONNX Runtime runs
-the trunk in int8 from the first convolution to layer3 (VNNI instructions where the CPU has
-them). The correlation, its 1x1 convolutions, the corner towers, the soft-argmax and the mask
-decoder's top-down path stay float32: quantizing them as well saved only about a tenth more
-time here and tripled the trained model's median box deviation (docs/performance.md).
+Only the **trunk** is quantized (ResNet or EfficientNet-Lite0), with the mask head's adjust
+layers and lateral convolutions, which read only trunk features: every node that does not
+depend on the template ``kernels`` input (convolutions, residual additions, the max-pool, ReLUs
+and the ReLU6 clips), so ONNX Runtime runs the trunk in int8 from the first convolution to its
+last block (VNNI instructions where the CPU has them). The activation after a convolution is
+quantized with the range of the ReLU or ReLU6 that follows it (ONNX Runtime folds them): for
+EfficientNet-Lite0, whose ReLU6 were left out before, that alone cut the median box deviation
+on real frames from 4.8 to 1.0 px (docs/performance.md). The correlation, its 1x1 convolutions,
+the corner towers, the soft-argmax and the mask decoder's top-down path stay float32:
+quantizing them as well saved only about a tenth more time here and tripled the trained model's
+median box deviation (docs/performance.md).
 
-Boxes then differ from float32 ones by a fraction of a pixel on the trained default model,
-far beyond the 1e-3 px fidelity tolerance of the float32 paths; docs/performance.md gives the
-measured deviation and speed.
+Boxes then differ from float32 ones, far beyond the 1e-3 px fidelity tolerance of the float32
+paths, by an amount that depends on the weights: :mod:`alpha_refine.runtime.guard` measures it
+for the weights at hand, and docs/performance.md gives what was measured on real frames.
 """
 
 from __future__ import annotations
@@ -44,8 +49,9 @@ Ranges = dict[str, Any]
 """Activation ranges of a calibration: ``{"template": ..., "search": ...}``, each the JSON
 calibration cache ONNX Runtime's ``quantize_static`` reads and writes."""
 
-QUANTIZED_OPS = ("Conv", "Add", "MaxPool", "Relu")
-"""Operator types quantized, in the part of each graph that does not read ``kernels``."""
+QUANTIZED_OPS = ("Conv", "Add", "MaxPool", "Relu", "Clip")
+"""Operator types quantized, in the part of each graph that does not read ``kernels``
+(``Clip``: EfficientNet's ReLU6)."""
 
 FLOAT_STEM = False
 """Keep the stem convolution in float32? Not by default: measured side by side (ResNet-34, one
@@ -94,8 +100,9 @@ def calibration_crops(
 
     Each sequence gives its first visible box as a template and ``searches_per_sequence``
     evenly spaced later frames with the ground truth jittered in centre and scale by
-    ``jitter`` (as in the oracle experiment), standing in for a base tracker's boxes.
-    ``None``: :func:`synthetic_calibration_sequences`.
+    ``jitter`` (as in the oracle experiment), standing in for a base tracker's boxes. A still
+    image (a sequence of one visible frame) gives one search crop of the same frame, as
+    training pairs a still image with itself. ``None``: :func:`synthetic_calibration_sequences`.
     """
     if searches_per_sequence < 1:
         raise ValueError(f"searches_per_sequence must be >= 1, got {searches_per_sequence}")
@@ -109,9 +116,13 @@ def calibration_crops(
 
     for sequence in synthetic_calibration_sequences() if sequences is None else sequences:
         visible = np.flatnonzero(sequence.visible)
-        if len(visible) < 2:
+        if len(visible) == 0:
             continue
         first, rest = int(visible[0]), visible[1:]
+        if len(rest) == 0 and len(sequence) == 1:
+            rest = visible  # a still image
+        elif len(rest) == 0:
+            continue
         picks = np.linspace(0, len(rest) - 1, min(searches_per_sequence, len(rest)))
         templates.append(crop(sequence.frame(first), sequence.boxes[first]))
         for frame_index in rest[picks.round().astype(int)]:
@@ -119,7 +130,9 @@ def calibration_crops(
             searches.append(crop(sequence.frame(int(frame_index)), box))
             index.append(len(templates) - 1)
     if not searches:
-        raise ValueError("calibration needs a sequence with two or more visible frames")
+        raise ValueError(
+            "calibration needs a sequence with two or more visible frames, or a still image"
+        )
     return CalibrationCrops(
         np.stack(templates).astype(np.float32),
         np.stack(searches).astype(np.float32),

@@ -6,14 +6,16 @@ The rule (docs/performance.md has the measurements behind it):
   the torch backend.
 * A CPU: ONNX Runtime when it is installed (the ``onnx`` dependencies), else torch with one
   :class:`BackendFallbackWarning`.
-* ONNX Runtime's precision: ``int8`` where the CPU has VNNI int8 dot products
+* ONNX Runtime's precision: ``int8`` is the candidate where the CPU has VNNI int8 dot products
   (:func:`cpu_has_vnni`), else ``float32``. Without VNNI, ONNX Runtime's x86 int8 kernels use
   ``VPMADDUBSW``, whose 16-bit sums can saturate (a documented accuracy hazard of ONNX
-  Runtime's u8s8 quantization), so int8 is only chosen where it is both fast and safe.
-  And only for trunks whose int8 deviation was measured small (:data:`INT8_BACKBONES`): the
-  ResNets move boxes by about 0.06 px; EfficientNet-Lite0's depthwise layers by 1.7 px median
-  (5 px at worst) on the demo clip (``benchmarks/results/int8-accuracy-default-lite0.json``),
-  so it stays in float32 unless int8 is asked for.
+  Runtime's u8s8 quantization), so int8 is only considered where it is fast and can be safe.
+* The candidate is then checked for the weights at hand: when their int8 graphs are built, the
+  int8 check (:mod:`alpha_refine.runtime.guard`) compares them with float32 on held-out inputs,
+  and where the boxes deviate by more than its bound the refiner takes float32
+  (:class:`~alpha_refine.refiner.Refiner` does this; ``repr(refiner)`` shows the verdict). No
+  trunk is trusted by name: on real frames int8 held for a trained ResNet-18 but not for the
+  embedded EfficientNet-Lite0 model or random-weight ResNet-34 (docs/performance.md).
 
 ``ALPHA_REFINE_BACKEND=torch`` (or ``onnxruntime``) changes what ``"auto"`` picks, for a
 deployment or a test suite that wants one backend everywhere; explicit arguments still win.
@@ -31,8 +33,6 @@ from pathlib import Path
 BACKEND_ENV = "ALPHA_REFINE_BACKEND"
 # CPU flags (Linux /proc/cpuinfo names) of int8 dot products that ONNX Runtime uses.
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
-# Trunks whose int8 graphs stay within a fraction of a pixel of float32 (measured).
-INT8_BACKBONES = frozenset({"resnet18", "resnet34", "resnet50"})
 
 
 class BackendFallbackWarning(UserWarning):
@@ -77,12 +77,12 @@ def choose_backend(
     precision: str,
     compile: bool,
     onnx_installed: bool,
-    backbone: str = "resnet34",
 ) -> BackendChoice:
     """Resolve ``"auto"`` backend and precision (explicit values are kept) by the module's rule.
 
-    Warns with :class:`BackendFallbackWarning` when ONNX Runtime would have been chosen but is
-    not installed.
+    An ``"int8"`` that comes from ``precision="auto"`` is a candidate: the refiner keeps it only
+    when the int8 check passes for its weights (module docs). Warns with
+    :class:`BackendFallbackWarning` when ONNX Runtime would have been chosen but is not installed.
     """
     if backend == "auto":
         forced = os.environ.get(BACKEND_ENV, "").strip().lower()
@@ -109,7 +109,7 @@ def choose_backend(
     else:
         reason = "explicit"
     if precision == "auto":
-        if backend == "onnxruntime" and backbone in INT8_BACKBONES and cpu_has_vnni():
+        if backend == "onnxruntime" and cpu_has_vnni():
             precision, reason = "int8", f"{reason}, int8: CPU has VNNI"
         else:
             precision = "float32"

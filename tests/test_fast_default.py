@@ -364,7 +364,29 @@ def test_the_shipped_ranges_file_is_small() -> None:
     from alpha_refine.runtime.ship import SHIPPED_RANGES
 
     assert SHIPPED_RANGES.is_file() and SHIPPED_RANGES.stat().st_size < 1_000_000
-    assert {"fingerprint", "signature", "ranges"} <= set(json.loads(SHIPPED_RANGES.read_text()))
+    shipped = json.loads(SHIPPED_RANGES.read_text())
+    assert {"fingerprint", "signature", "calibration", "ranges"} <= set(shipped)
+
+
+def test_ranges_are_calibrated_on_still_images_and_videos(tmp_path: Path) -> None:
+    import cv2
+
+    from alpha_refine.runtime import ship
+    from tracking_fixtures import write_plain_dataset
+
+    stills = tmp_path / "stills"
+    for folder in ("images", "masks"):
+        (stills / folder).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        cv2.imwrite(str(stills / "images" / f"{index}.jpg"), rng.integers(0, 255, (60, 80, 3)))
+        mask = np.zeros((60, 80), np.uint8)
+        mask[10 + index : 40, 20 : 50 + index] = 255
+        cv2.imwrite(str(stills / "masks" / f"{index}.png"), mask)
+    videos = write_plain_dataset(tmp_path / "videos", ["a", "b"], 4)
+    crops, description = ship.real_calibration([f"plain:{videos}"], stills)
+    assert len(crops.templates) == 3 + 2 and len(crops.searches) == 3 + 2 * 3
+    assert description.startswith("3 still images of") and "2 sequences of plain:" in description
 
 
 @needs_onnx

@@ -176,6 +176,7 @@ def test_auto_falls_back_to_float32_where_int8_deviates_and_caches_the_verdict(
     assert (first.backend, first.precision) == ("onnxruntime", "float32")
     assert first.int8_check is not None and not first.int8_check.passed
     assert first.int8_check.median_deviation > 3 * guard.MAX_MEDIAN_DEVIATION
+    assert first.int8_check.crops == 4 * 2  # the small check of this module
     assert "float32: int8 check failed: median box deviation" in repr(first)
     assert calls == {"export": 1, "quantize": 1, "check": 1}
     entries = sorted((tmp_path / "cache" / "onnx").glob("*.zip"))

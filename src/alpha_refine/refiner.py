@@ -207,9 +207,8 @@ class Refiner:
             images ship for the embedded model), and checks it as ``"auto"`` does, but keeps
             int8 when the check fails, with an
             :class:`~alpha_refine.runtime.guard.Int8AccuracyWarning`; about twice as fast on
-            CPUs with VNNI. On real frames a trained ResNet-18's int8 boxes moved by a third of
-            a pixel (median), the embedded EfficientNet-Lite0 model's by about 1 px
-            (docs/performance.md).
+            CPUs with VNNI. On real frames a trained ResNet-18's int8 boxes moved by 0.37 px
+            (median), the embedded EfficientNet-Lite0 model's by 0.96 px (docs/performance.md).
         crop: ``"device"`` cuts all targets' crops in one batched gather on the network's
             device (the frame is uploaded once), bit-identical to ``"opencv"`` (which crops
             each target with OpenCV on the CPU) but for windows far larger than the frame

@@ -4,7 +4,8 @@ Static QDQ quantization with ``onnxruntime.quantization.quantize_static``: int8 
 output channel, uint8 activations whose ranges are calibrated on crops of the package's
 synthetic sequences (offline, no data needed) or of sequences you give: the mean over batches
 of 8 crops of each batch's min and max (less swayed by one extreme crop than the global
-min/max, and measured slightly closer to float32). The embedded model's ranges ship with the
+min/max; on real frames neither the global min/max nor percentile calibration was closer to
+float32 for every trunk, docs/performance.md). The embedded model's ranges ship with the
 package (:mod:`alpha_refine.runtime.ship`), calibrated on real training images.
 
 Only the **trunk** is quantized (ResNet or EfficientNet-Lite0), with the mask head's adjust

@@ -1,6 +1,7 @@
 """Start-up cost, each in a fresh process: ``import torch``, then ``import alpha_refine`` on top,
 then ``Refiner.from_pretrained()`` with an empty graph cache (the first start for these weights)
-and again with the cache filled (every later start), for the automatic choice and for torch.
+and again with the cache filled (every later start), for the automatic choice (which on a VNNI
+CPU also quantizes and checks int8), float32 ONNX Runtime, int8 and torch.
 
     python benchmarks/startup.py [--weights DIR] [--repeats 3]
 
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     weights = {} if args.weights is None else {"weights": [args.weights]}
     for label, options in (
         ("auto", {}),
+        ("auto float32", {"precision": "float32"}),
         ("auto int8", {"precision": "int8"}),
         ("torch", {"backend": "torch"}),
     ):

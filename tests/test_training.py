@@ -142,3 +142,14 @@ def test_validation_logs_both_held_out_sets(
             before, after = float(row[f"{key}_iou_before"]), float(row[f"{key}_iou_after"])
             assert 0 < before <= 1 and 0 <= after <= 1
     assert rows[0]["val_iou_before"] != rows[0]["val_holdout_iou_before"]
+
+
+def test_metrics_of_a_run_from_an_older_version_keep_their_columns(tmp_path: Path) -> None:
+    from alpha_refine.train.loop import _log
+
+    path = tmp_path / METRICS_NAME
+    path.write_text("epoch,iteration,loss,val_iou_before,val_iou_after\n0,1,2.5,,\n")
+    _log(path, {"epoch": 2, "val_iou_before": "0.6", "val_holdout_iou_before": "0.7"})
+    rows = list(csv.reader(path.open()))
+    assert {len(row) for row in rows} == {5}
+    assert rows[-1] == ["2", "", "", "0.6", ""]

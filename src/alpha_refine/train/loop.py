@@ -216,6 +216,10 @@ def _log(path: Path, row: dict[str, Any]) -> None:
         "val_iou_before", "val_iou_after", "val_holdout_iou_before", "val_holdout_iou_after",
     ]  # fmt: skip
     new = not path.exists()
+    if not new:
+        # A run resumed from an older version keeps its file's columns, so every row parses.
+        with path.open(newline="") as handle:
+            fields = next(csv.reader(handle), fields)
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         if new:

@@ -40,11 +40,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from alpha_refine._inputs import as_rgb_frame
-from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.geometry import CROP_SIZE, crop_and_resize, search_windows
+from alpha_refine.geometry import iou
 from alpha_refine.runtime.graphs import REFINE, TEMPLATE
+from alpha_refine.runtime.quantize import CalibrationCrops, calibration_crops
 
 CHECK_VERSION = 1
 """Bumped whenever the inputs or the metrics change (part of the graph cache's key)."""
@@ -64,25 +63,6 @@ _BATCH = 8
 
 class Int8AccuracyWarning(UserWarning):
     """``precision="int8"`` was asked for weights whose int8 graphs failed the int8 check."""
-
-
-@dataclass(frozen=True)
-class CheckInputs:
-    """Crops the check runs on (``float32`` RGB, ``0..255``) and what the boxes are measured by.
-
-    Attributes:
-        templates: ``T x 256 x 256 x 3`` template crops.
-        searches: ``S x 256 x 256 x 3`` search crops.
-        template_index: ``S`` index of each search crop's template.
-        truth: ``S x 4`` ground-truth boxes in crop pixels, ``x1, y1, x2, y2``.
-        box_size: ``S`` size ``sqrt(w * h)`` of each input (jittered) box in crop pixels.
-    """
-
-    templates: NDArray[np.float32]
-    searches: NDArray[np.float32]
-    template_index: NDArray[np.int64]
-    truth: NDArray[np.float64]
-    box_size: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -218,64 +198,30 @@ def check_inputs(
     *,
     searches_per_sequence: int | None = None,
     seed: int = CHECK_SEED,
-) -> CheckInputs:
+) -> CalibrationCrops:
     """Template and search crops of ``sequences`` (default :func:`check_sequences`), cut as the
-    refiner cuts them: the first visible frame's box as the template, ``searches_per_sequence``
+    refiner cuts them (:func:`~alpha_refine.runtime.quantize.calibration_crops`, with the check's
+    own seed): the first visible frame's box as the template, ``searches_per_sequence``
     (default :data:`SEARCHES_PER_SEQUENCE`) evenly spaced later frames with the ground truth
     jittered in centre and scale by 0.25."""
     per_sequence = SEARCHES_PER_SEQUENCE if searches_per_sequence is None else searches_per_sequence
-    rng = np.random.default_rng(seed)
-    templates: list[NDArray[Any]] = []
-    searches: list[NDArray[Any]] = []
-    index: list[int] = []
-    truth: list[list[float]] = []
-    size: list[float] = []
-    for sequence in check_sequences() if sequences is None else sequences:
-        visible = np.flatnonzero(sequence.visible)
-        if len(visible) < 2:
-            continue
-        first, rest = int(visible[0]), visible[1:]
-        picks = np.linspace(0, len(rest) - 1, min(per_sequence, len(rest)))
-        frame = as_rgb_frame(sequence.frame(first), "bgr")
-        templates.append(crop_and_resize(frame, search_windows(sequence.boxes[first][None])[0]))
-        for frame_index in rest[picks.round().astype(int)]:
-            true_box = sequence.boxes[frame_index]
-            box = jitter_box(true_box, rng)
-            x0, y0, width, height = search_windows(box[None])[0]
-            frame = as_rgb_frame(sequence.frame(int(frame_index)), "bgr")
-            searches.append(crop_and_resize(frame, (x0, y0, width, height)))
-            index.append(len(templates) - 1)
-            sx, sy = CROP_SIZE / width, CROP_SIZE / height
-            x, y, w, h = (float(v) for v in true_box)
-            truth.append([(x - x0) * sx, (y - y0) * sy, (x + w - x0) * sx, (y + h - y0) * sy])
-            size.append(math.sqrt(box[2] * sx * box[3] * sy))
-    if not searches:
-        raise ValueError("the int8 check needs a sequence with two or more visible frames")
-    return CheckInputs(
-        np.stack(templates).astype(np.float32),
-        np.stack(searches).astype(np.float32),
-        np.asarray(index, dtype=np.int64),
-        np.asarray(truth, dtype=np.float64),
-        np.asarray(size, dtype=np.float64),
+    return calibration_crops(
+        check_sequences() if sequences is None else sequences,
+        searches_per_sequence=per_sequence,
+        seed=seed,
     )
 
 
-def _iou(boxes: NDArray[np.float64], truth: NDArray[np.float64]) -> NDArray[np.float64]:
-    """IoU of paired ``x1, y1, x2, y2`` boxes."""
-    low = np.maximum(boxes[:, :2], truth[:, :2])
-    high = np.minimum(boxes[:, 2:], truth[:, 2:])
-    inter = np.clip(high - low, 0, None).prod(axis=1)
+def _iou(corners: NDArray[np.float64], truth: NDArray[np.float64]) -> NDArray[np.float64]:
+    """IoU of paired ``x1, y1, x2, y2`` boxes; inverted corners make an empty box."""
 
-    def area(b: NDArray[np.float64]) -> NDArray[np.float64]:
-        extent: NDArray[np.float64] = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-        return extent
+    def xywh(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.concatenate([boxes[:, :2], np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)], 1)
 
-    union = area(boxes) + area(truth) - inter
-    result: NDArray[np.float64] = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-    return result
+    return iou(xywh(corners), xywh(truth))
 
 
-def _corners(graphs: Mapping[str, bytes], inputs: CheckInputs, threads: int) -> NDArray[Any]:
+def _corners(graphs: Mapping[str, bytes], inputs: CalibrationCrops, threads: int) -> NDArray[Any]:
     """The corners the graphs give for the check's search crops (template kernels included)."""
     import onnxruntime
 
@@ -303,7 +249,7 @@ def _corners(graphs: Mapping[str, bytes], inputs: CheckInputs, threads: int) -> 
 def check_int8(
     float32: Mapping[str, bytes],
     int8: Mapping[str, bytes],
-    inputs: CheckInputs | None = None,
+    inputs: CalibrationCrops | None = None,
     threads: int = 1,
 ) -> Int8Check:
     """Run the ``float32`` and ``int8`` graphs on the check ``inputs`` (default

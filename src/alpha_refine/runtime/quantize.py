@@ -43,7 +43,13 @@ from numpy.typing import NDArray
 from alpha_refine._inputs import as_rgb_frame
 from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.geometry import CROP_SIZE, crop_and_resize, search_windows
+from alpha_refine.geometry import (
+    CROP_SIZE,
+    boxes_to_crop,
+    crop_and_resize,
+    search_windows,
+    xywh_to_xyxy,
+)
 from alpha_refine.runtime.graphs import REFINE_MASK, TEMPLATE
 
 Ranges = dict[str, Any]
@@ -72,11 +78,16 @@ class CalibrationCrops:
         templates: ``T x 256 x 256 x 3`` template crops.
         searches: ``S x 256 x 256 x 3`` search crops.
         template_index: ``S`` index of each search crop's template.
+        truth: ``S x 4`` ground-truth boxes in crop pixels, ``x1, y1, x2, y2`` (what the int8
+            check measures boxes against).
+        box_size: ``S`` size ``sqrt(w * h)`` of each input (jittered) box in crop pixels.
     """
 
     templates: NDArray[np.float32]
     searches: NDArray[np.float32]
     template_index: NDArray[np.int64]
+    truth: NDArray[np.float64]
+    box_size: NDArray[np.float64]
 
 
 def synthetic_calibration_sequences(count: int | None = None) -> list[Sequence]:
@@ -111,9 +122,11 @@ def calibration_crops(
     templates: list[NDArray[Any]] = []
     searches: list[NDArray[Any]] = []
     index: list[int] = []
+    truth: list[NDArray[np.float64]] = []
+    size: list[float] = []
 
-    def crop(frame: NDArray[Any], box: NDArray[np.float64]) -> NDArray[Any]:
-        return crop_and_resize(as_rgb_frame(frame, "bgr"), search_windows(box[None])[0], CROP_SIZE)
+    def crop(frame: NDArray[Any], window: NDArray[np.int64]) -> NDArray[Any]:
+        return crop_and_resize(as_rgb_frame(frame, "bgr"), window, CROP_SIZE)
 
     for sequence in synthetic_calibration_sequences() if sequences is None else sequences:
         visible = np.flatnonzero(sequence.visible)
@@ -125,11 +138,16 @@ def calibration_crops(
         elif len(rest) == 0:
             continue
         picks = np.linspace(0, len(rest) - 1, min(searches_per_sequence, len(rest)))
-        templates.append(crop(sequence.frame(first), sequence.boxes[first]))
+        templates.append(crop(sequence.frame(first), search_windows(sequence.boxes[first])))
         for frame_index in rest[picks.round().astype(int)]:
-            box = jitter_box(sequence.boxes[frame_index], rng, jitter, jitter)
-            searches.append(crop(sequence.frame(int(frame_index)), box))
+            true_box = sequence.boxes[frame_index]
+            box = jitter_box(true_box, rng, jitter, jitter)
+            window = search_windows(box)
+            searches.append(crop(sequence.frame(int(frame_index)), window))
             index.append(len(templates) - 1)
+            truth.append(xywh_to_xyxy(boxes_to_crop(true_box, window)))
+            _, _, width, height = boxes_to_crop(box, window)
+            size.append(float(np.sqrt(width * height)))
     if not searches:
         raise ValueError(
             "calibration needs a sequence with two or more visible frames, or a still image"
@@ -138,6 +156,8 @@ def calibration_crops(
         np.stack(templates).astype(np.float32),
         np.stack(searches).astype(np.float32),
         np.asarray(index, dtype=np.int64),
+        np.asarray(truth, dtype=np.float64),
+        np.asarray(size, dtype=np.float64),
     )
 
 

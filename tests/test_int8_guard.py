@@ -21,14 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
-from alpha_refine.geometry import crop_and_resize
-from alpha_refine.model.preprocess import normalize_crops
+from alpha_refine import AlphaRefineNet, Refiner
 from alpha_refine.runtime import cache, guard, quantize, select
 from alpha_refine.runtime.graphs import onnx_available
 from alpha_refine.runtime.guard import Int8AccuracyWarning, Int8Check
+from tracking_fixtures import noise_calibrated_resnet18
 
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnx is not installed")
 
@@ -91,22 +89,7 @@ def test_dead_leaves_cover_the_frame_with_discs_of_every_size() -> None:
 @pytest.fixture(scope="module")
 def deviating_network() -> AlphaRefineNet:
     """ResNet-18, random weights, BatchNorm statistics calibrated on crops of noise."""
-    torch.manual_seed(7)
-    network = AlphaRefineNet(ModelConfig(backbone="resnet18", mask_head=False))
-    rng = np.random.default_rng(7)
-    frame = cv2.resize(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), (320, 240))
-    windows = [(x, y, 160, 120) for x in (0, 150) for y in (0, 110)]
-    crops = normalize_crops(
-        torch.from_numpy(np.stack([crop_and_resize(frame, w) for w in windows]))
-    )
-    for module in network.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None
-    network.train()
-    with torch.no_grad():
-        network(crops, network.template_kernel(crops))
-    return network.eval()
+    return noise_calibrated_resnet18(mask_head=False)
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,10 @@ import pytest
 import torch
 
 import alpha_refine
-from alpha_refine import AlphaRefineNet, ModelConfig, Refiner
+from alpha_refine import AlphaRefineNet, Refiner
 from alpha_refine.data.sequence import Sequence
 from alpha_refine.demo import demo_sequence
 from alpha_refine.geometry import crop_and_resize, search_windows
-from alpha_refine.model.preprocess import normalize_crops
 from alpha_refine.runtime.graphs import onnx_available
 from alpha_refine.runtime.guard import Int8AccuracyWarning
 from alpha_refine.runtime.quantize import (
@@ -32,6 +31,7 @@ from alpha_refine.runtime.quantize import (
     quantize_graphs,
     synthetic_calibration_sequences,
 )
+from tracking_fixtures import noise_calibrated_resnet18
 
 INT8_CORNER_TOLERANCE_PX = 0.5  # trained model, crop pixels
 INT8_MASK_TOLERANCE = 0.05
@@ -163,22 +163,7 @@ def test_int8_engine_stays_close_to_float32_on_the_trained_model(
 @pytest.fixture(scope="module")
 def random_network() -> AlphaRefineNet:
     """ResNet-18 with random weights, BatchNorm statistics calibrated on crops of noise."""
-    torch.manual_seed(7)
-    network = AlphaRefineNet(ModelConfig(backbone="resnet18"))
-    rng = np.random.default_rng(7)
-    frame = cv2.resize(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), (320, 240))
-    windows = [(x, y, 160, 120) for x in (0, 150) for y in (0, 110)]
-    crops = normalize_crops(
-        torch.from_numpy(np.stack([crop_and_resize(frame, w) for w in windows]))
-    )
-    for module in network.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None
-    network.train()
-    with torch.no_grad():
-        network(crops, network.template_kernel(crops), with_mask=True)
-    return network.eval()
+    return noise_calibrated_resnet18(mask_head=True)
 
 
 @needs_onnx

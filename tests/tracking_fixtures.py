@@ -57,3 +57,27 @@ def random_weights(folder: Path, seed: int = 0) -> Path:
     """Random ResNet-18 weights saved as a weights folder (for ``--refiner PATH``)."""
     random_refiner(seed).save_pretrained(folder)
     return folder
+
+
+def noise_calibrated_resnet18(mask_head: bool = True) -> AlphaRefineNet:
+    """ResNet-18 with random weights (seed 7), BatchNorm statistics calibrated on crops of
+    noise (with the mask head's, when it has one): a fixture for the int8 paths."""
+    from alpha_refine.geometry import crop_and_resize
+    from alpha_refine.model.preprocess import normalize_crops
+
+    torch.manual_seed(7)
+    network = AlphaRefineNet(ModelConfig(backbone="resnet18", mask_head=mask_head))
+    rng = np.random.default_rng(7)
+    frame = cv2.resize(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), (320, 240))
+    windows = [(x, y, 160, 120) for x in (0, 150) for y in (0, 110)]
+    crops = normalize_crops(
+        torch.from_numpy(np.stack([crop_and_resize(frame, w) for w in windows]))
+    )
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    network.train()
+    with torch.no_grad():
+        network(crops, network.template_kernel(crops), with_mask=mask_head)
+    return network.eval()

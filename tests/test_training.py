@@ -17,6 +17,8 @@ from alpha_refine.train.loop import (
     export_checkpoint,
     train,
     training_loss,
+    training_network,
+    training_step,
 )
 from alpha_refine.train.sampling import Source, TrainingPairs
 
@@ -61,6 +63,30 @@ def test_a_few_steps_lower_the_loss(pairs: TrainingPairs) -> None:
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_lite0"])
+@pytest.mark.usefixtures("one_thread")
+def test_gradients_come_in_their_parameters_layout(pairs: TrainingPairs, backbone: str) -> None:
+    """DistributedDataParallel's buckets take the parameters' strides: a gradient with others
+    (1 x 1 kernels of contiguous parameters fed channels_last crops) makes it warn "Grad strides
+    do not match bucket view strides" and copy across layouts."""
+    config = TrainConfig(model=ModelConfig(backbone=backbone), optim=OptimConfig(batch_size=2))
+    network = training_network(config, torch.device("cpu"))
+    batch = torch.utils.data.default_collate([pairs[i] for i in range(2)])
+    optimizer = torch.optim.Adam(network.parameters())
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    training_step(network, batch, optimizer, scaler, config.optim, torch.device("cpu"))
+    parameters = dict(network.named_parameters())
+    assert all(p.grad is not None for p in parameters.values())
+    pointwise = [name for name, p in parameters.items() if p.shape[-2:] == (1, 1)]
+    assert pointwise, "the network has 1 x 1 convolutions, whose gradients are the ones at risk"
+    mismatched = [
+        name
+        for name, p in parameters.items()
+        if p.grad is not None and p.grad.stride() != p.stride()
+    ]
+    assert mismatched == []
+
+
 def _config(tmp_path: Path) -> TrainConfig:
     return TrainConfig(
         model=ModelConfig(backbone="resnet18", mask_head=True),
@@ -80,10 +106,11 @@ def test_train_writes_weights_and_resumes_exactly(tmp_path: Path) -> None:
     assert metrics[0].startswith("epoch,iteration,loss") and len(metrics) == 1 + 4
 
     interrupted = replace(config, out_dir=str(tmp_path / "resumed"))
-    train(interrupted, device="cpu", max_iterations=3)  # stops in the second epoch
+    piece = train(interrupted, device="cpu", max_iterations=3)  # stops in the second epoch
+    assert piece == tmp_path / "resumed" / "latest"
     assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
     exported = Refiner.from_pretrained(export_checkpoint(interrupted, tmp_path / "exported"))
-    latest = Refiner.from_pretrained(tmp_path / "resumed" / "latest")
+    latest = Refiner.from_pretrained(piece)
     assert exported.weights_info.provenance["iterations"] == 3
     for key, value in latest.network.state_dict().items():
         assert torch.equal(exported.network.state_dict()[key], value), key

@@ -75,7 +75,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from alpha_refine.train.config import TrainConfig
-    from alpha_refine.train.loop import train
+    from alpha_refine.train.loop import is_main_process, train
 
     config = TrainConfig.from_toml(args.config)
     if args.out_dir:
@@ -94,7 +94,8 @@ def _train(args: argparse.Namespace) -> int:
         config_path=args.config,
         max_iterations=args.max_iterations,
     )
-    print(f"weights: {final}")
+    if is_main_process():  # under torchrun, rank 0 speaks for the run
+        print(f"weights: {final}")
     return 0
 
 

@@ -1,10 +1,10 @@
 """The training loop: the published recipe, resumable, single- or multi-process.
 
 Run with ``alpha-refine train --config CONFIG [--resume]``; on several GPUs or machines start it
-with ``torchrun`` (one process per GPU, DistributedDataParallel). Outputs in ``out_dir``:
-``checkpoint.pt`` (model, optimiser, scheduler, position; written atomically), ``metrics.csv``
-(losses, learning rate, validation oracle IoU), ``config.toml`` (a copy) and, at the end,
-``final/`` with the weights in our safetensors format.
+with ``torchrun`` (one process per GPU, DistributedDataParallel). Outputs in ``out_dir``, written by
+rank 0 alone: ``checkpoint.pt`` (model, optimiser, scheduler, position; written atomically),
+``metrics.csv`` (losses, learning rate, validation oracle IoU), ``config.toml`` (a copy) and, at
+the end, ``final/`` with the weights in our safetensors format. Rank 0 alone prints too.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
-from alpha_refine.train.config import DataSource, TrainConfig
+from alpha_refine.train.config import DataSource, OptimConfig, TrainConfig
 from alpha_refine.train.sampling import Source, TrainingPairs
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -51,6 +51,11 @@ class _Distributed:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """Whether this process speaks for the run: the only one, or rank 0 under ``torchrun``."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _init_distributed(device: torch.device) -> _Distributed:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
@@ -61,6 +66,25 @@ def _init_distributed(device: torch.device) -> _Distributed:
     if device.type == "cuda":
         torch.cuda.set_device(local_rank)
     return _Distributed(torch.distributed.get_rank(), world_size, local_rank)
+
+
+def _parallel(network: AlphaRefineNet, dist: _Distributed, device: torch.device) -> nn.Module:
+    """``network`` wrapped in DistributedDataParallel when there are several processes.
+
+    DDP's buckets take the parameters' strides when it is built. A gradient with other strides
+    (the 1 x 1 kernels' channels_last gradients of contiguous parameters, which autograd keeps as
+    they come) makes it warn "Grad strides do not match bucket view strides" and copy across
+    layouts, hence channels_last parameters (:func:`training_network`). With
+    ``gradient_as_bucket_view`` the gradients are the buckets' views after the all-reduce, so the
+    reduced values are not copied back into separate gradient tensors.
+    """
+    if dist.world_size <= 1:
+        return network
+    return nn.parallel.DistributedDataParallel(
+        network,
+        device_ids=[dist.local_rank] if device.type == "cuda" else None,
+        gradient_as_bucket_view=True,
+    )
 
 
 def training_loss(
@@ -94,6 +118,33 @@ def training_loss(
     }
 
 
+def training_step(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    optim: OptimConfig,
+    device: torch.device,
+) -> dict[str, float]:
+    """One step of the recipe: loss, backward (where DDP all-reduces), clipping, update.
+
+    ``model`` is the network or its DDP wrapper. Returns the losses of :func:`training_loss`;
+    raises :class:`FloatingPointError`, before any update, when the loss is not finite.
+    """
+    with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+        loss, stats = training_loss(model, batch, device, optim.mask_weight)
+    if not math.isfinite(stats["loss"]):
+        raise FloatingPointError(f"loss became {stats['loss']}")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+    if optim.grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return stats
+
+
 def _initialisation(config: TrainConfig) -> str:
     if config.init_weights:
         return config.init_weights
@@ -109,6 +160,31 @@ def _set_training(network: AlphaRefineNet, freeze_backbone_bn: bool) -> None:
         for module in network.backbone.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+
+
+def training_network(config: TrainConfig, device: torch.device) -> AlphaRefineNet:
+    """The network to train, initialised per ``config``, in training mode, on ``device``.
+
+    Its parameters are channels_last: the crops come in as NHWC permuted to NCHW, so the
+    convolutions run channels_last and their weight gradients come out channels_last. Parameters
+    in that layout keep those gradients as they are (autograd copies a gradient whose strides
+    differ from its parameter's into the parameter's layout) and match the buckets of
+    DistributedDataParallel, which take the parameters' strides (docs/training.md).
+    """
+    from alpha_refine.weights import load_pretrained
+
+    torch.manual_seed(config.seed)
+    network = AlphaRefineNet(config.model)
+    if config.init_weights:
+        initial, _ = load_pretrained(config.init_weights)
+        network.load_state_dict(initial.state_dict())
+    elif config.backbone_init == "imagenet":
+        from alpha_refine.train.imagenet import load_imagenet_backbone
+
+        load_imagenet_backbone(network.backbone, config.model.backbone)
+    network.to(device).to(memory_format=torch.channels_last)
+    _set_training(network, config.optim.freeze_backbone_bn)
+    return network
 
 
 def _backgrounds(spec: str, exclude: tuple[str, ...], per_sequence: int = 3) -> list[np.ndarray]:
@@ -278,13 +354,30 @@ def train(
     """Train per ``config``; returns the folder with the final weights.
 
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` at the exact iteration it stopped.
-    ``max_iterations`` stops early (for time-boxed runs); the checkpoint allows resuming.
+    ``max_iterations`` stops early (for time-boxed runs); the checkpoint allows resuming, and the
+    returned folder is then ``out_dir/latest``. Under ``torchrun`` every process returns the same
+    path, which rank 0 wrote.
     """
     from alpha_refine._inputs import resolve_device
-    from alpha_refine.weights import load_pretrained, save_weights
 
     torch_device = resolve_device(device)
     dist = _init_distributed(torch_device)
+    weights = _train(config, dist, torch_device, resume, config_path, max_iterations)
+    if dist.world_size > 1:
+        torch.distributed.destroy_process_group()
+    return weights
+
+
+def _train(
+    config: TrainConfig,
+    dist: _Distributed,
+    torch_device: torch.device,
+    resume: bool,
+    config_path: str | Path | None,
+    max_iterations: int | None,
+) -> Path:
+    from alpha_refine.weights import save_weights
+
     if torch_device.type == "cuda" and dist.world_size > 1:
         torch_device = torch.device("cuda", dist.local_rank)
     out = Path(config.out_dir)
@@ -297,17 +390,7 @@ def train(
         ):
             shutil.copyfile(config_path, out / "config.toml")
 
-    torch.manual_seed(config.seed)
-    network = AlphaRefineNet(config.model)
-    if config.init_weights:
-        initial, _ = load_pretrained(config.init_weights)
-        network.load_state_dict(initial.state_dict())
-    elif config.backbone_init == "imagenet":
-        from alpha_refine.train.imagenet import load_imagenet_backbone
-
-        load_imagenet_backbone(network.backbone, config.model.backbone)
-    network.to(torch_device)
-    _set_training(network, config.optim.freeze_backbone_bn)
+    network = training_network(config, torch_device)
     backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
     groups: list[dict[str, Any]] = [
         {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
@@ -334,11 +417,7 @@ def train(
         scaler.load_state_dict(state["scaler"])
         epoch, iteration = int(state["epoch"]), int(state["iteration"])
 
-    model: nn.Module = network
-    if dist.world_size > 1:
-        model = nn.parallel.DistributedDataParallel(
-            network, device_ids=[dist.local_rank] if torch_device.type == "cuda" else None
-        )
+    model = _parallel(network, dist, torch_device)
 
     dataset = TrainingPairs(
         build_sources(config),
@@ -398,19 +477,12 @@ def train(
             persistent_workers=False,
         )
         for batch in loader:
-            with torch.autocast(torch_device.type, dtype=torch.float16, enabled=use_amp):
-                loss, stats = training_loss(model, batch, torch_device, config.optim.mask_weight)
-            if not math.isfinite(stats["loss"]):
+            try:
+                stats = training_step(model, batch, optimizer, scaler, config.optim, torch_device)
+            except FloatingPointError as error:
                 raise FloatingPointError(
-                    f"loss became {stats['loss']} at epoch {epoch}, iteration {iteration}"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            if config.optim.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(network.parameters(), config.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+                    f"{error} at epoch {epoch}, iteration {iteration}"
+                ) from None
             iteration += 1
             done += 1
             progress.update(1)
@@ -433,7 +505,7 @@ def train(
                 if dist.main:
                     save_weights(network, out / "latest", provenance=provenance)
                 progress.close()
-                return out
+                return out / "latest"
         epoch += 1
         iteration = 0
         scheduler.step()
@@ -456,6 +528,4 @@ def train(
     final = out / "final"
     if dist.main:
         save_weights(network, final, provenance=provenance)
-    if dist.world_size > 1:
-        torch.distributed.destroy_process_group()
     return final

@@ -33,7 +33,8 @@ from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
-from alpha_refine.train.config import DataSource, TrainConfig
+from alpha_refine.train.config import DataSource, DistillConfig, TrainConfig
+from alpha_refine.train.distill import distillation_loss, load_initial_weights, load_teacher
 from alpha_refine.train.sampling import Source, TrainingPairs
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -68,14 +69,17 @@ def training_loss(
     batch: dict[str, torch.Tensor],
     device: torch.device,
     mask_weight: float,
+    teacher: AlphaRefineNet | None = None,
+    distill: DistillConfig | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """MSE on the corners in crop pixels + ``mask_weight`` x BCE on masks where present."""
+    """MSE on the corners in crop pixels + ``mask_weight`` x BCE on masks where present, plus
+    the distillation terms (:mod:`alpha_refine.train.distill`) when a ``teacher`` is given."""
     template = normalize_crops(batch["template"].to(device, non_blocking=True))
     search = normalize_crops(batch["search"].to(device, non_blocking=True))
     corners = batch["corners"].to(device)
     has_mask = batch["has_mask"].to(device)
     model: AlphaRefineNet = network.module if hasattr(network, "module") else network  # type: ignore[assignment]
-    want_mask = bool(has_mask.any()) and model.mask_head is not None
+    want_mask = (bool(has_mask.any()) or teacher is not None) and model.mask_head is not None
     kernel = model.template_kernel(template)
     # Through the (possibly DDP-wrapped) module so gradients are synchronised.
     output = network(search, kernel, with_mask=want_mask)
@@ -87,14 +91,24 @@ def training_loss(
         target = batch["mask"].to(device)[has_mask]
         mask_loss = F.binary_cross_entropy_with_logits(logits, target)
         loss = loss + mask_weight * mask_loss
+    distilled: dict[str, float] = {}
+    if teacher is not None:
+        with torch.no_grad():
+            guide = teacher(search, teacher.template_kernel(template), with_mask=want_mask)
+        extra, distilled = distillation_loss(output, guide, distill or DistillConfig())
+        loss = loss + extra
     return loss, {
         "loss": float(loss.detach()),
         "corner_loss": float(corner_loss.detach()),
         "mask_loss": float(mask_loss.detach()),
+        **distilled,
     }
 
 
-def _initialisation(config: TrainConfig) -> str:
+def _initialisation(config: TrainConfig, random_tensors: list[str] | None = None) -> str:
+    if config.init_weights and random_tensors:
+        modules = sorted({name.rsplit(".", 2)[0] for name in random_tensors})
+        return f"{config.init_weights}, except {', '.join(modules)} (random)"
     if config.init_weights:
         return config.init_weights
     if config.backbone_init == "imagenet":
@@ -212,7 +226,8 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
 
 def _log(path: Path, row: dict[str, Any]) -> None:
     fields = [
-        "epoch", "iteration", "loss", "corner_loss", "mask_loss", "lr", "seconds",
+        "epoch", "iteration", "loss", "corner_loss", "mask_loss",
+        "distill_corner_loss", "distill_map_loss", "distill_mask_loss", "lr", "seconds",
         "val_iou_before", "val_iou_after", "val_holdout_iou_before", "val_holdout_iou_after",
     ]  # fmt: skip
     new = not path.exists()
@@ -281,7 +296,7 @@ def train(
     ``max_iterations`` stops early (for time-boxed runs); the checkpoint allows resuming.
     """
     from alpha_refine._inputs import resolve_device
-    from alpha_refine.weights import load_pretrained, save_weights
+    from alpha_refine.weights import save_weights
 
     torch_device = resolve_device(device)
     dist = _init_distributed(torch_device)
@@ -299,23 +314,29 @@ def train(
 
     torch.manual_seed(config.seed)
     network = AlphaRefineNet(config.model)
+    random_tensors: list[str] = []
     if config.init_weights:
-        initial, _ = load_pretrained(config.init_weights)
-        network.load_state_dict(initial.state_dict())
+        random_tensors = load_initial_weights(network, config.init_weights)
     elif config.backbone_init == "imagenet":
         from alpha_refine.train.imagenet import load_imagenet_backbone
 
         load_imagenet_backbone(network.backbone, config.model.backbone)
     network.to(torch_device)
+    teacher = load_teacher(config.distill, torch_device)
     _set_training(network, config.optim.freeze_backbone_bn)
     backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
     groups: list[dict[str, Any]] = [
         {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
-        {
-            "params": list(network.backbone.parameters()),
-            "lr": config.optim.lr * config.optim.backbone_lr_scale,
-        },
     ]
+    if config.optim.backbone_lr_scale > 0:
+        groups.append(
+            {
+                "params": list(network.backbone.parameters()),
+                "lr": config.optim.lr * config.optim.backbone_lr_scale,
+            }
+        )
+    else:  # a frozen trunk: no gradients computed for it at all
+        network.backbone.requires_grad_(False)
     optimizer = torch.optim.Adam(groups, lr=config.optim.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
@@ -359,7 +380,7 @@ def train(
     provenance = {
         "source": "trained with alpha-refine",
         "training_config": str(config_path or ""),
-        "initialisation": _initialisation(config),
+        "initialisation": _initialisation(config, random_tensors),
     }
 
     def save_checkpoint() -> None:
@@ -399,7 +420,14 @@ def train(
         )
         for batch in loader:
             with torch.autocast(torch_device.type, dtype=torch.float16, enabled=use_amp):
-                loss, stats = training_loss(model, batch, torch_device, config.optim.mask_weight)
+                loss, stats = training_loss(
+                    model,
+                    batch,
+                    torch_device,
+                    config.optim.mask_weight,
+                    teacher=teacher,
+                    distill=config.distill,
+                )
             if not math.isfinite(stats["loss"]):
                 raise FloatingPointError(
                     f"loss became {stats['loss']} at epoch {epoch}, iteration {iteration}"

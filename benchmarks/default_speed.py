@@ -39,8 +39,9 @@ def _graph_calls(refiner: Refiner, frame: np.ndarray) -> dict[str, Callable[[], 
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     crops = np.ascontiguousarray(frame[None, :256, :256].astype(np.float32))
+    providers = ["CPUExecutionProvider"]
     sessions = {
-        name: onnxruntime.InferenceSession(graphs[name], options, providers=["CPUExecutionProvider"])
+        name: onnxruntime.InferenceSession(graphs[name], options, providers=providers)
         for name in (TEMPLATE, REFINE, REFINE_MASK)
         if name in graphs
     }
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         stats["vs_base"] = stats["median_ms"] / timed[f"{base} | {what}"]["median_ms"]
         print(
             f"{weights:40s} {what:26s} median {stats['median_ms']:6.2f} ms "
-            f"(p10 {stats['p10_ms']:.2f}, p90 {stats['p90_ms']:.2f})  x{stats['vs_base']:.2f} of base",
+            f"(p10 {stats['p10_ms']:.2f}, p90 {stats['p90_ms']:.2f})  "
+            f"x{stats['vs_base']:.2f} of base",
             flush=True,
         )
     if args.out:

@@ -66,19 +66,18 @@ def test_output_shapes_for_each_backbone(backbone: str, kernel_channels: int) ->
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_lite0"])
-def test_light_heads_give_the_same_outputs_for_a_third_of_the_cost(backbone: str) -> None:
+def test_light_heads_give_the_same_outputs_for_a_fraction_of_the_cost(backbone: str) -> None:
     torch.manual_seed(0)
     published = AlphaRefineNet(ModelConfig(backbone=backbone)).eval()  # type: ignore[arg-type]
     light = AlphaRefineNet(ModelConfig(backbone=backbone, heads="light")).eval()  # type: ignore[arg-type]
-    search = torch.randn(2, 3, 256, 256)
     with torch.inference_mode():
         kernel = light.template_kernel(torch.randn(2, 3, 256, 256))
-        out = light(search, kernel, with_mask=True)
-        # One shared tower: its two output channels are the two corners' score maps.
-        tower = light.corner_head.tower(light.fusion(kernel, light.backbone(search).layer3))
+        out = light(torch.randn(2, 3, 256, 256), kernel, with_mask=True)
     assert out.corners.shape == (2, 4) and out.corner_scores.shape == (2, 2, 16, 16)
     assert out.mask_logits is not None and out.mask_logits.shape == (2, 1, 256, 256)
-    torch.testing.assert_close(out.corner_scores, tower)
+    # As deep as the published towers (the same receptive field on the 16 x 16 map).
+    convs = [m for m in light.corner_head.top_left.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.kernel_size for m in convs] == [(3, 3)] * 4 + [(1, 1)]
 
     def head_parameters(network: AlphaRefineNet) -> int:
         heads = [network.corner_head, network.mask_head]

@@ -20,9 +20,9 @@ class ModelConfig:
             three; ``"resnet34"`` is the published AR34 model), or ``"efficientnet_lite0"``
             truncated after block 10 (stride 16), a light trunk for CPUs.
         mask_head: whether the network has the auxiliary mask decoder.
-        heads: ``"published"`` (two corner towers of widths 256-128-64-32, the published mask
-            decoder) or ``"light"`` (one shared corner tower of widths 128-64-32 scoring both
-            corners, and a mask decoder with narrower lateral convolutions): about a third of
+        heads: ``"published"`` (corner towers of widths 256-128-64-32, the published mask
+            decoder) or ``"light"`` (corner towers of widths 128-64-32-16 and a mask decoder
+            with narrower lateral convolutions): the same depth and outputs at a fraction of
             the published heads' cost, for CPUs.
     """
 

@@ -22,17 +22,17 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-# Widths of the 3 x 3 layers of a corner tower: the published towers (one per corner), and the
-# one tower that scores both corners in the light heads.
+# Widths of the 3 x 3 layers of a corner tower: published, and light (the same depth, and so the
+# same receptive field, at about a quarter of the cost).
 PUBLISHED_TOWER_WIDTHS = (256, 128, 64, 32)
-LIGHT_TOWER_WIDTHS = (128, 64, 32)
+LIGHT_TOWER_WIDTHS = (128, 64, 32, 16)
 
 
-def _corner_tower(in_channels: int, widths: tuple[int, ...], maps: int) -> nn.Sequential:
-    """3 x 3 conv + BN + ReLU layers of ``widths``, then a 1 x 1 conv to ``maps`` score maps."""
+def _corner_tower(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """3 x 3 conv + BN + ReLU layers of ``widths``, then a 1 x 1 conv to one score map."""
     inputs = (in_channels, *widths[:-1])
     layers = [_conv_bn_relu(c_in, c_out) for c_in, c_out in zip(inputs, widths, strict=True)]
-    return nn.Sequential(*layers, nn.Conv2d(widths[-1], maps, kernel_size=1))
+    return nn.Sequential(*layers, nn.Conv2d(widths[-1], 1, kernel_size=1))
 
 
 def soft_argmax(score_map: Tensor, stride: int = CORNER_STRIDE) -> Tensor:
@@ -83,28 +83,14 @@ def corner_confidence(score_maps: Tensor) -> Tensor:
 class CornerHead(nn.Module):
     """Two conv towers scoring the top-left and bottom-right corners on the fused map."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...] = PUBLISHED_TOWER_WIDTHS) -> None:
         super().__init__()
-        self.top_left = _corner_tower(in_channels, PUBLISHED_TOWER_WIDTHS, maps=1)
-        self.bottom_right = _corner_tower(in_channels, PUBLISHED_TOWER_WIDTHS, maps=1)
+        self.top_left = _corner_tower(in_channels, widths)
+        self.bottom_right = _corner_tower(in_channels, widths)
 
     def forward(self, fused: Tensor) -> tuple[Tensor, Tensor]:
         """Score maps (logits) ``N x 1 x 16 x 16`` for the two corners."""
         return self.top_left(fused), self.bottom_right(fused)
-
-
-class SharedCornerHead(nn.Module):
-    """One conv tower scoring both corners (the light heads): its last layer gives two maps,
-    top-left then bottom-right, from features the two corners share."""
-
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.tower = _corner_tower(in_channels, LIGHT_TOWER_WIDTHS, maps=2)
-
-    def forward(self, fused: Tensor) -> tuple[Tensor, Tensor]:
-        """Score maps (logits) ``N x 1 x 16 x 16`` for the two corners."""
-        maps: Tensor = self.tower(fused)
-        return maps[:, :1], maps[:, 1:]
 
 
 def _conv_relu_pair(in_channels: int, mid_channels: int, out_channels: int) -> nn.Sequential:

@@ -13,12 +13,13 @@ from alpha_refine.model.fusion import CorrelationFusion, template_kernel
 from alpha_refine.model.heads import (
     LIGHT_LATERAL_CHANNELS,
     LIGHT_LATERAL_HIDDEN,
+    LIGHT_TOWER_WIDTHS,
     PUBLISHED_LATERAL_CHANNELS,
     PUBLISHED_LATERAL_HIDDEN,
+    PUBLISHED_TOWER_WIDTHS,
     CornerHead,
     MaskAdjust,
     MaskDecoder,
-    SharedCornerHead,
     soft_argmax,
 )
 
@@ -53,11 +54,8 @@ class AlphaRefineNet(nn.Module):
         conv1_ch, layer1_ch, layer2_ch, _ = self.backbone.channels
         self.fusion = CorrelationFusion()
         light = self.config.heads == "light"
-        self.corner_head: CornerHead | SharedCornerHead = (
-            SharedCornerHead(self.fusion.out_channels)
-            if light
-            else CornerHead(self.fusion.out_channels)
-        )
+        tower = LIGHT_TOWER_WIDTHS if light else PUBLISHED_TOWER_WIDTHS
+        self.corner_head = CornerHead(self.fusion.out_channels, tower)
         self.mask_adjust: MaskAdjust | None = None
         self.mask_head: MaskDecoder | None = None
         if self.config.mask_head:

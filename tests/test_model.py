@@ -65,6 +65,30 @@ def test_output_shapes_for_each_backbone(backbone: str, kernel_channels: int) ->
     assert bool(((out.corners >= 0) & (out.corners <= 240)).all())
 
 
+@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_lite0"])
+def test_light_heads_give_the_same_outputs_for_a_fraction_of_the_cost(backbone: str) -> None:
+    torch.manual_seed(0)
+    published = AlphaRefineNet(ModelConfig(backbone=backbone)).eval()  # type: ignore[arg-type]
+    light = AlphaRefineNet(ModelConfig(backbone=backbone, heads="light")).eval()  # type: ignore[arg-type]
+    with torch.inference_mode():
+        kernel = light.template_kernel(torch.randn(2, 3, 256, 256))
+        out = light(torch.randn(2, 3, 256, 256), kernel, with_mask=True)
+    assert out.corners.shape == (2, 4) and out.corner_scores.shape == (2, 2, 16, 16)
+    assert out.mask_logits is not None and out.mask_logits.shape == (2, 1, 256, 256)
+    # As deep as the published towers (the same receptive field on the 16 x 16 map).
+    convs = [m for m in light.corner_head.top_left.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.kernel_size for m in convs] == [(3, 3)] * 4 + [(1, 1)]
+
+    def head_parameters(network: AlphaRefineNet) -> int:
+        heads = [network.corner_head, network.mask_head]
+        return sum(p.numel() for module in heads if module is not None for p in module.parameters())
+
+    assert head_parameters(light) < head_parameters(published) / 3
+    # Everything but the heads has the same layout, so published-head weights can start it.
+    trunk = {k: v.shape for k, v in published.state_dict().items() if k.startswith("backbone.")}
+    assert trunk == {k: v.shape for k, v in light.state_dict().items() if k.startswith("backbone.")}
+
+
 def test_published_resnet34_parameter_count(network: AlphaRefineNet) -> None:
     # The published AR34 model uses 10,197,975 parameters at inference.
     assert sum(p.numel() for p in network.parameters()) == 10_197_975
@@ -120,3 +144,9 @@ def test_model_config_validation_and_round_trip() -> None:
         ModelConfig.from_dict({"backbone": "resnet34", "depth": 3})
     with pytest.raises(TypeError, match="mask_head"):
         ModelConfig(mask_head="yes")  # type: ignore[arg-type]
+    light = ModelConfig(backbone="efficientnet_lite0", heads="light")
+    assert ModelConfig.from_dict(light.to_dict()) == light and light.to_dict()["heads"] == "light"
+    assert "heads" not in config.to_dict()  # readable by versions before light heads
+    assert ModelConfig.from_dict({"backbone": "resnet34"}).heads == "published"  # older files
+    with pytest.raises(ValueError, match="heads must be one of"):
+        ModelConfig(heads="tiny")  # type: ignore[arg-type]

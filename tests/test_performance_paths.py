@@ -344,6 +344,24 @@ def test_onnxruntime_engine_matches_torch(
 
 
 @needs_onnx
+def test_light_heads_export_and_match_torch(scene: np.ndarray) -> None:
+    from alpha_refine.runtime.export import export_graphs
+    from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
+
+    torch.manual_seed(7)
+    network = AlphaRefineNet(ModelConfig(backbone="resnet18", heads="light")).eval()
+    engine = OnnxRuntimeEngine(export_graphs(network))
+    plain = TorchEngine(network, torch.device("cpu"), fold_bn=False, channels_last=False)
+    crops = torch.from_numpy(np.stack([crop_and_resize(scene, w) for w in search_windows(BOXES)]))
+    kernels = plain.kernels(crops)
+    output = engine.search(crops, kernels, with_mask=True)
+    expected = plain.search(crops, kernels, True)
+    assert output.mask is not None and expected.mask is not None
+    torch.testing.assert_close(output.corners, expected.corners, atol=BOX_TOLERANCE_PX, rtol=0)
+    torch.testing.assert_close(output.mask, expected.mask, atol=MASK_TOLERANCE, rtol=0)
+
+
+@needs_onnx
 def test_graphs_without_confidence_are_refused_clearly(exported: Path) -> None:
     import onnx.utils
 

@@ -70,7 +70,8 @@ def test_gradients_come_in_their_parameters_layout(pairs: TrainingPairs, backbon
     (1 x 1 kernels of contiguous parameters fed channels_last crops) makes it warn "Grad strides
     do not match bucket view strides" and copy across layouts."""
     config = TrainConfig(model=ModelConfig(backbone=backbone), optim=OptimConfig(batch_size=2))
-    network = training_network(config, torch.device("cpu"))
+    network, started_random = training_network(config, torch.device("cpu"))
+    assert started_random == []
     batch = torch.utils.data.default_collate([pairs[i] for i in range(2)])
     optimizer = torch.optim.Adam(network.parameters())
     scaler = torch.amp.GradScaler("cuda", enabled=False)
@@ -85,6 +86,35 @@ def test_gradients_come_in_their_parameters_layout(pairs: TrainingPairs, backbon
         if p.grad is not None and p.grad.stride() != p.stride()
     ]
     assert mismatched == []
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_box_only_batches_keep_every_parameter_in_a_ddp_step(
+    pairs: TrainingPairs, tmp_path: Path
+) -> None:
+    """A batch without masks (still images with boxes only, on one rank) must still use the
+    mask head under DDP, or the next step fails with "Expected to have finished reduction"."""
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        config = TrainConfig(model=ModelConfig(backbone="resnet18"), optim=OptimConfig())
+        network, _ = training_network(config, torch.device("cpu"))
+        model = torch.nn.parallel.DistributedDataParallel(network)
+        batch = torch.utils.data.default_collate([pairs[i] for i in range(2)])
+        batch["has_mask"] = torch.zeros_like(batch["has_mask"])
+        optimizer = torch.optim.Adam(network.parameters())
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        for _ in range(2):
+            stats = training_step(
+                model, batch, optimizer, scaler, config.optim, torch.device("cpu")
+            )
+            assert stats["mask_loss"] == 0.0
+        assert network.mask_head is not None
+        assert all(p.grad is not None for p in network.mask_head.parameters())
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 def _config(tmp_path: Path) -> TrainConfig:
@@ -180,3 +210,52 @@ def test_metrics_of_a_run_from_an_older_version_keep_their_columns(tmp_path: Pat
     rows = list(csv.reader(path.open()))
     assert {len(row) for row in rows} == {5}
     assert rows[-1] == ["2", "", "", "0.6", ""]
+
+
+def test_light_heads_start_from_published_head_weights_and_learn_from_them(
+    tmp_path: Path, pairs: TrainingPairs
+) -> None:
+    from alpha_refine.train.config import DistillConfig
+    from alpha_refine.train.distill import distillation_loss, load_initial_weights
+    from alpha_refine.weights import save_weights
+
+    torch.manual_seed(0)
+    teacher = AlphaRefineNet(ModelConfig(backbone="resnet18")).eval()
+    save_weights(teacher, tmp_path / "teacher")
+    student = AlphaRefineNet(ModelConfig(backbone="resnet18", heads="light"))
+    random = load_initial_weights(student, str(tmp_path / "teacher"))
+    # The trunk, correlation and lateral 1 x 1 convs come from the teacher; the new corner
+    # tower and the mask decoder's resized lateral convs start random.
+    assert random and all(name.startswith(("corner_head.", "mask_head.v")) for name in random)
+    for name, value in teacher.state_dict().items():
+        if name.startswith(("backbone.", "fusion.", "mask_adjust.")):
+            assert torch.equal(student.state_dict()[name], value), name
+    with pytest.raises(ValueError, match="differs in its heads only"):
+        load_initial_weights(
+            AlphaRefineNet(ModelConfig(backbone="resnet34")), str(tmp_path / "teacher")
+        )
+
+    batch = torch.utils.data.default_collate([pairs[i] for i in range(2)])
+    _, stats = training_loss(student.train(), batch, torch.device("cpu"), 1000.0, teacher=teacher)
+    assert {"distill_corner_loss", "distill_map_loss", "distill_mask_loss"} <= set(stats)
+    assert stats["distill_map_loss"] > 0 and stats["distill_corner_loss"] > 0
+    # A network that reproduces the teacher has nothing left to learn from it.
+    with torch.no_grad():
+        kernel = teacher.template_kernel(torch.randn(2, 3, 256, 256))
+        same = teacher(torch.randn(2, 3, 256, 256), kernel, with_mask=True)
+    loss, terms = distillation_loss(same, same, DistillConfig(mask_weight=0.0))
+    assert float(loss) == pytest.approx(0.0, abs=1e-4) and terms["distill_map_loss"] < 1e-6
+
+
+def test_a_zero_backbone_learning_rate_freezes_the_trunk(tmp_path: Path) -> None:
+    config = replace(
+        _config(tmp_path),
+        optim=OptimConfig(epochs=1, iterations_per_epoch=2, batch_size=2, backbone_lr_scale=0.0),
+    )
+    torch.manual_seed(config.seed)
+    initial = AlphaRefineNet(config.model).state_dict()
+    trained = Refiner.from_pretrained(train(config, device="cpu")).network.state_dict()
+    for name, value in initial.items():
+        if name.startswith("backbone.") and "running_" not in name and "num_batches" not in name:
+            assert torch.equal(trained[name], value), name
+    assert any(not torch.equal(trained[k], v) for k, v in initial.items() if k.startswith("corner"))

@@ -22,14 +22,17 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-def _corner_tower(in_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        _conv_bn_relu(in_channels, 256),
-        _conv_bn_relu(256, 128),
-        _conv_bn_relu(128, 64),
-        _conv_bn_relu(64, 32),
-        nn.Conv2d(32, 1, kernel_size=1),
-    )
+# Widths of the 3 x 3 layers of a corner tower: published, and light (the same depth, and so the
+# same receptive field, at about a quarter of the cost).
+PUBLISHED_TOWER_WIDTHS = (256, 128, 64, 32)
+LIGHT_TOWER_WIDTHS = (128, 64, 32, 16)
+
+
+def _corner_tower(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """3 x 3 conv + BN + ReLU layers of ``widths``, then a 1 x 1 conv to one score map."""
+    inputs = (in_channels, *widths[:-1])
+    layers = [_conv_bn_relu(c_in, c_out) for c_in, c_out in zip(inputs, widths, strict=True)]
+    return nn.Sequential(*layers, nn.Conv2d(widths[-1], 1, kernel_size=1))
 
 
 def soft_argmax(score_map: Tensor, stride: int = CORNER_STRIDE) -> Tensor:
@@ -80,10 +83,10 @@ def corner_confidence(score_maps: Tensor) -> Tensor:
 class CornerHead(nn.Module):
     """Two conv towers scoring the top-left and bottom-right corners on the fused map."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...] = PUBLISHED_TOWER_WIDTHS) -> None:
         super().__init__()
-        self.top_left = _corner_tower(in_channels)
-        self.bottom_right = _corner_tower(in_channels)
+        self.top_left = _corner_tower(in_channels, widths)
+        self.bottom_right = _corner_tower(in_channels, widths)
 
     def forward(self, fused: Tensor) -> tuple[Tensor, Tensor]:
         """Score maps (logits) ``N x 1 x 16 x 16`` for the two corners."""
@@ -111,6 +114,10 @@ def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> nn.Sequential:
 # narrower set for light trunks, where the published widths would cost more than the trunk.
 PUBLISHED_LATERAL_CHANNELS = (64, 256, 512)
 LIGHT_LATERAL_CHANNELS = (32, 64, 128)
+# Hidden widths of the lateral paths' conv pairs (strides 2, 4, 8): published, and light (the
+# published ones at strides 4 and 8 cost more than the corner head).
+PUBLISHED_LATERAL_HIDDEN = (16, 64, 128)
+LIGHT_LATERAL_HIDDEN = (8, 16, 32)
 
 
 class MaskAdjust(nn.ModuleList):
@@ -148,12 +155,14 @@ class MaskDecoder(nn.Module):
         self,
         fused_channels: int,
         lateral_channels: tuple[int, int, int] = PUBLISHED_LATERAL_CHANNELS,
+        lateral_hidden: tuple[int, int, int] = PUBLISHED_LATERAL_HIDDEN,
     ) -> None:
         super().__init__()
         lateral0, lateral1, lateral2 = lateral_channels
-        self.v0 = _conv_relu_pair(lateral0, 16, 4)
-        self.v1 = _conv_relu_pair(lateral1, 64, 16)
-        self.v2 = _conv_relu_pair(lateral2, 128, 32)
+        hidden0, hidden1, hidden2 = lateral_hidden
+        self.v0 = _conv_relu_pair(lateral0, hidden0, 4)
+        self.v1 = _conv_relu_pair(lateral1, hidden1, 16)
+        self.v2 = _conv_relu_pair(lateral2, hidden2, 32)
         self.h2 = _conv_relu_pair(fused_channels, 32, 32)
         self.h1 = _conv_relu_pair(16, 16, 16)
         self.h0 = _conv_relu_pair(4, 4, 4)

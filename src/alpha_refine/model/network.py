@@ -12,7 +12,11 @@ from alpha_refine.model.backbone import build_backbone
 from alpha_refine.model.fusion import CorrelationFusion, template_kernel
 from alpha_refine.model.heads import (
     LIGHT_LATERAL_CHANNELS,
+    LIGHT_LATERAL_HIDDEN,
+    LIGHT_TOWER_WIDTHS,
     PUBLISHED_LATERAL_CHANNELS,
+    PUBLISHED_LATERAL_HIDDEN,
+    PUBLISHED_TOWER_WIDTHS,
     CornerHead,
     MaskAdjust,
     MaskDecoder,
@@ -49,7 +53,9 @@ class AlphaRefineNet(nn.Module):
         self.backbone = build_backbone(self.config.backbone)
         conv1_ch, layer1_ch, layer2_ch, _ = self.backbone.channels
         self.fusion = CorrelationFusion()
-        self.corner_head = CornerHead(self.fusion.out_channels)
+        light = self.config.heads == "light"
+        tower = LIGHT_TOWER_WIDTHS if light else PUBLISHED_TOWER_WIDTHS
+        self.corner_head = CornerHead(self.fusion.out_channels, tower)
         self.mask_adjust: MaskAdjust | None = None
         self.mask_head: MaskDecoder | None = None
         if self.config.mask_head:
@@ -59,7 +65,8 @@ class AlphaRefineNet(nn.Module):
                 else LIGHT_LATERAL_CHANNELS
             )
             self.mask_adjust = MaskAdjust((conv1_ch, layer1_ch, layer2_ch), lateral)
-            self.mask_head = MaskDecoder(self.fusion.out_channels, lateral)
+            hidden = LIGHT_LATERAL_HIDDEN if light else PUBLISHED_LATERAL_HIDDEN
+            self.mask_head = MaskDecoder(self.fusion.out_channels, lateral, hidden)
 
     def template_kernel(self, template: Tensor) -> Tensor:
         """Reference kernels ``N x C x 8 x 8`` from template crops ``N x 3 x 256 x 256``."""

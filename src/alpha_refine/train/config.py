@@ -59,8 +59,21 @@ class OptimConfig:
     # Keep the backbone's BatchNorm statistics (e.g. ImageNet's) instead of re-estimating them
     # from small batches; its affine parameters still train.
     freeze_backbone_bn: bool = False
-    # The backbone's learning rate as a share of ``lr``: below 1 to keep pretrained features.
+    # The backbone's learning rate as a share of ``lr``: below 1 to keep pretrained features,
+    # 0 to freeze the backbone (no gradients computed for it).
     backbone_lr_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Learning from a trained network (the teacher) beside the ground truth, e.g. to train
+    light heads on the trunk of a model with the published heads. Off while ``teacher`` is
+    empty. The terms are added to the ground-truth loss."""
+
+    teacher: str = ""  # weights (our format, a folder or hub id) to learn from
+    corner_weight: float = 1.0  # x MSE to the teacher's corners (crop pixels squared)
+    map_weight: float = 10.0  # x KL divergence from the teacher's corner maps (softmax)
+    mask_weight: float = 500.0  # x BCE to the teacher's mask probabilities, every sample
 
 
 @dataclass(frozen=True)
@@ -101,11 +114,14 @@ class TrainConfig:
     data: tuple[DataSource, ...] = (DataSource(kind="synthetic"),)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     seed: int = 0
     workers: int = 2
     out_dir: str = "runs/alpha-refine"
     checkpoint_every: int = 100  # iterations
-    init_weights: str = ""  # optional weights to start from (our format)
+    # Optional weights to start from (our format). They may have other heads than [model]
+    # (``heads``): everything that fits is loaded, the rest starts random.
+    init_weights: str = ""
     # "random" or "imagenet" (needs the train extra); init_weights, when set, wins.
     backbone_init: str = "random"
 
@@ -130,6 +146,8 @@ class TrainConfig:
             values["validation"] = _build(
                 ValidationConfig, values["validation"], f"{source} [validation]"
             )
+        if "distill" in values:
+            values["distill"] = _build(DistillConfig, values["distill"], f"{source} [distill]")
         if "sampling" in values:
             values["sampling"] = _build(SamplingConfig, values["sampling"], f"{source} [sampling]")
         if "backbone_init" in values and values["backbone_init"] not in ("random", "imagenet"):

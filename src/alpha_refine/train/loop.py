@@ -33,7 +33,8 @@ from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
-from alpha_refine.train.config import DataSource, OptimConfig, TrainConfig
+from alpha_refine.train.config import DataSource, DistillConfig, OptimConfig, TrainConfig
+from alpha_refine.train.distill import distillation_loss, load_initial_weights, load_teacher
 from alpha_refine.train.sampling import Source, TrainingPairs
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -92,29 +93,45 @@ def training_loss(
     batch: dict[str, torch.Tensor],
     device: torch.device,
     mask_weight: float,
+    teacher: AlphaRefineNet | None = None,
+    distill: DistillConfig | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """MSE on the corners in crop pixels + ``mask_weight`` x BCE on masks where present."""
+    """MSE on the corners in crop pixels + ``mask_weight`` x BCE on masks where present, plus
+    the distillation terms (:mod:`alpha_refine.train.distill`) when a ``teacher`` is given."""
     template = normalize_crops(batch["template"].to(device, non_blocking=True))
     search = normalize_crops(batch["search"].to(device, non_blocking=True))
     corners = batch["corners"].to(device)
     has_mask = batch["has_mask"].to(device)
     model: AlphaRefineNet = network.module if hasattr(network, "module") else network  # type: ignore[assignment]
-    want_mask = bool(has_mask.any()) and model.mask_head is not None
+    # Under DDP every rank must use every parameter at every step, batch with masks or not.
+    distributed = isinstance(network, nn.parallel.DistributedDataParallel)
+    want_mask = model.mask_head is not None and (
+        bool(has_mask.any()) or teacher is not None or distributed
+    )
     kernel = model.template_kernel(template)
     # Through the (possibly DDP-wrapped) module so gradients are synchronised.
     output = network(search, kernel, with_mask=want_mask)
     corner_loss = F.mse_loss(output.corners.float(), corners)
     loss = corner_loss
     mask_loss = torch.zeros((), device=device)
-    if want_mask and output.mask_logits is not None:
+    if output.mask_logits is not None and bool(has_mask.any()):
         logits = output.mask_logits[has_mask, 0].float()
         target = batch["mask"].to(device)[has_mask]
         mask_loss = F.binary_cross_entropy_with_logits(logits, target)
         loss = loss + mask_weight * mask_loss
+    elif output.mask_logits is not None:  # no masks in this batch: a zero gradient
+        loss = loss + 0.0 * output.mask_logits.float().sum()
+    distilled: dict[str, float] = {}
+    if teacher is not None:
+        with torch.no_grad():
+            guide = teacher(search, teacher.template_kernel(template), with_mask=want_mask)
+        extra, distilled = distillation_loss(output, guide, distill or DistillConfig())
+        loss = loss + extra
     return loss, {
         "loss": float(loss.detach()),
         "corner_loss": float(corner_loss.detach()),
         "mask_loss": float(mask_loss.detach()),
+        **distilled,
     }
 
 
@@ -125,14 +142,17 @@ def training_step(
     scaler: torch.amp.GradScaler,
     optim: OptimConfig,
     device: torch.device,
+    teacher: AlphaRefineNet | None = None,
+    distill: DistillConfig | None = None,
 ) -> dict[str, float]:
     """One step of the recipe: loss, backward (where DDP all-reduces), clipping, update.
 
-    ``model`` is the network or its DDP wrapper. Returns the losses of :func:`training_loss`;
-    raises :class:`FloatingPointError`, before any update, when the loss is not finite.
+    ``model`` is the network or its DDP wrapper; ``teacher`` and ``distill`` as in
+    :func:`training_loss`. Returns the losses of :func:`training_loss`; raises
+    :class:`FloatingPointError`, before any update, when the loss is not finite.
     """
     with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
-        loss, stats = training_loss(model, batch, device, optim.mask_weight)
+        loss, stats = training_loss(model, batch, device, optim.mask_weight, teacher, distill)
     if not math.isfinite(stats["loss"]):
         raise FloatingPointError(f"loss became {stats['loss']}")
     optimizer.zero_grad(set_to_none=True)
@@ -145,7 +165,10 @@ def training_step(
     return stats
 
 
-def _initialisation(config: TrainConfig) -> str:
+def _initialisation(config: TrainConfig, random_tensors: list[str] | None = None) -> str:
+    if config.init_weights and random_tensors:
+        modules = sorted({name.rsplit(".", 2)[0] for name in random_tensors})
+        return f"{config.init_weights}, except {', '.join(modules)} (random)"
     if config.init_weights:
         return config.init_weights
     if config.backbone_init == "imagenet":
@@ -162,8 +185,9 @@ def _set_training(network: AlphaRefineNet, freeze_backbone_bn: bool) -> None:
                 module.eval()
 
 
-def training_network(config: TrainConfig, device: torch.device) -> AlphaRefineNet:
-    """The network to train, initialised per ``config``, in training mode, on ``device``.
+def training_network(config: TrainConfig, device: torch.device) -> tuple[AlphaRefineNet, list[str]]:
+    """The network to train, initialised per ``config``, in training mode, on ``device``, and
+    the names of the tensors that ``init_weights`` did not fill (other heads: they start random).
 
     Its parameters are channels_last: the crops come in as NHWC permuted to NCHW, so the
     convolutions run channels_last and their weight gradients come out channels_last. Parameters
@@ -171,20 +195,18 @@ def training_network(config: TrainConfig, device: torch.device) -> AlphaRefineNe
     differ from its parameter's into the parameter's layout) and match the buckets of
     DistributedDataParallel, which take the parameters' strides (docs/training.md).
     """
-    from alpha_refine.weights import load_pretrained
-
     torch.manual_seed(config.seed)
     network = AlphaRefineNet(config.model)
+    random_tensors: list[str] = []
     if config.init_weights:
-        initial, _ = load_pretrained(config.init_weights)
-        network.load_state_dict(initial.state_dict())
+        random_tensors = load_initial_weights(network, config.init_weights)
     elif config.backbone_init == "imagenet":
         from alpha_refine.train.imagenet import load_imagenet_backbone
 
         load_imagenet_backbone(network.backbone, config.model.backbone)
     network.to(device).to(memory_format=torch.channels_last)
     _set_training(network, config.optim.freeze_backbone_bn)
-    return network
+    return network, random_tensors
 
 
 def _backgrounds(spec: str, exclude: tuple[str, ...], per_sequence: int = 3) -> list[np.ndarray]:
@@ -288,7 +310,8 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
 
 def _log(path: Path, row: dict[str, Any]) -> None:
     fields = [
-        "epoch", "iteration", "loss", "corner_loss", "mask_loss", "lr", "seconds",
+        "epoch", "iteration", "loss", "corner_loss", "mask_loss",
+        "distill_corner_loss", "distill_map_loss", "distill_mask_loss", "lr", "seconds",
         "val_iou_before", "val_iou_after", "val_holdout_iou_before", "val_holdout_iou_after",
     ]  # fmt: skip
     new = not path.exists()
@@ -390,15 +413,21 @@ def _train(
         ):
             shutil.copyfile(config_path, out / "config.toml")
 
-    network = training_network(config, torch_device)
+    network, random_tensors = training_network(config, torch_device)
+    teacher = load_teacher(config.distill, torch_device)
     backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
     groups: list[dict[str, Any]] = [
         {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
-        {
-            "params": list(network.backbone.parameters()),
-            "lr": config.optim.lr * config.optim.backbone_lr_scale,
-        },
     ]
+    if config.optim.backbone_lr_scale > 0:
+        groups.append(
+            {
+                "params": list(network.backbone.parameters()),
+                "lr": config.optim.lr * config.optim.backbone_lr_scale,
+            }
+        )
+    else:  # a frozen trunk: no gradients computed for it at all
+        network.backbone.requires_grad_(False)
     optimizer = torch.optim.Adam(groups, lr=config.optim.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
@@ -438,7 +467,7 @@ def _train(
     provenance = {
         "source": "trained with alpha-refine",
         "training_config": str(config_path or ""),
-        "initialisation": _initialisation(config),
+        "initialisation": _initialisation(config, random_tensors),
     }
 
     def save_checkpoint() -> None:
@@ -478,7 +507,16 @@ def _train(
         )
         for batch in loader:
             try:
-                stats = training_step(model, batch, optimizer, scaler, config.optim, torch_device)
+                stats = training_step(
+                    model,
+                    batch,
+                    optimizer,
+                    scaler,
+                    config.optim,
+                    torch_device,
+                    teacher=teacher,
+                    distill=config.distill,
+                )
             except FloatingPointError as error:
                 raise FloatingPointError(
                     f"{error} at epoch {epoch}, iteration {iteration}"

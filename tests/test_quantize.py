@@ -10,6 +10,7 @@ Calibration here uses two synthetic sequences to keep the tests fast.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from alpha_refine.data.sequence import Sequence
 from alpha_refine.demo import demo_sequence
 from alpha_refine.geometry import crop_and_resize, search_windows
 from alpha_refine.runtime.graphs import onnx_available
-from alpha_refine.runtime.guard import Int8AccuracyWarning
+from alpha_refine.runtime.guard import Int8AccuracyWarning, Int8Check
 from alpha_refine.runtime.quantize import (
     CalibrationCrops,
     calibration_crops,
@@ -258,6 +259,7 @@ def test_export_onnx_int8_with_calibration_sequences(
     trained_graphs: tuple[dict[str, bytes], dict[str, bytes]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import json
 
@@ -273,11 +275,18 @@ def test_export_onnx_int8_with_calibration_sequences(
     dataset = f"plain:{_plain_dataset(tmp_path / 'sequences')}"
     out = tmp_path / "int8"
     command = ["export-onnx", str(DEFAULT_MODEL), str(out), "--precision", "int8"]
-    assert main([*command, "--calibration", dataset]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*command, "--calibration", dataset]) == 0
+    warned = any(issubclass(w.category, Int8AccuracyWarning) for w in caught)
     assert sorted(p.name for p in out.iterdir()) == ["refine.onnx", "template.onnx"]
     model = onnx.load(out / "refine.onnx")
     metadata = json.loads({p.key: p.value for p in model.metadata_props}["alpha_refine"])
     assert metadata["precision"] == "int8" and metadata["format"] == "alpha-refine"
+    # Checked against float32 like the refiner's int8 graphs; the verdict is kept and printed.
+    check = Int8Check.from_dict(metadata["int8_check"])
+    assert check.crops > 0 and metadata["int8_check"]["passed"] == check.passed != warned
+    assert metadata["int8_check"]["summary"] in capsys.readouterr().out
     assert any(node.op_type == "DequantizeLinear" for node in model.graph.node)
     engine = OnnxRuntimeEngine({p.stem: p.read_bytes() for p in out.iterdir()}, threads=1)
     template, searches = _demo_crops(1)

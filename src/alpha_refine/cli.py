@@ -70,6 +70,11 @@ def _export_onnx(args: argparse.Namespace) -> int:
     )
     for path in paths:
         print(f"wrote {path}")
+    if args.precision == "int8":
+        import onnx
+
+        fields = {p.key: p.value for p in onnx.load(paths[0]).metadata_props}
+        print(json.loads(fields["alpha_refine"])["int8_check"]["summary"])
     return 0
 
 

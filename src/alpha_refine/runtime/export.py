@@ -25,6 +25,7 @@ from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
 from alpha_refine.runtime.engine import fold_batchnorm
 from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
+from alpha_refine.runtime.guard import Int8AccuracyWarning, check_int8
 from alpha_refine.runtime.quantize import CalibrationCrops, Ranges, quantize_graphs
 
 
@@ -138,6 +139,10 @@ def export_onnx(
     weights' ``WeightsInfo.to_dict()``) is added to each graph's ``alpha_refine`` metadata.
     ``precision="int8"`` writes int8 graphs (same inputs and outputs), calibrated on
     ``calibration`` (default: synthetic sequences); see :mod:`alpha_refine.runtime.quantize`.
+    They are checked against float32 as the refiner checks them
+    (:func:`alpha_refine.runtime.guard.check_int8`): the verdict is in each graph's metadata
+    (``int8_check``), and a failed check warns
+    (:class:`~alpha_refine.runtime.guard.Int8AccuracyWarning`).
     Returns the written paths.
     """
     import onnx
@@ -145,13 +150,29 @@ def export_onnx(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    graphs = with_precision(export_graphs(network, opset), precision, calibration)
+    float32 = export_graphs(network, opset)
+    graphs = with_precision(float32, precision, calibration)
+    extra = dict(metadata or {})
+    if precision == "int8":
+        check = check_int8(float32, graphs, threads=torch.get_num_threads())
+        extra["int8_check"] = {
+            **check.to_dict(),
+            "passed": check.passed,
+            "summary": check.summary(),
+        }
+        if not check.passed:
+            warnings.warn(
+                f"{check.summary()} (the bound is in alpha_refine.runtime.guard): these int8 "
+                "graphs' boxes differ from float32 ones by more than int8 is trusted for",
+                Int8AccuracyWarning,
+                stacklevel=2,
+            )
     for name, blob in graphs.items():
-        if metadata is not None:
+        if extra:
             proto = onnx.load_from_string(blob)
             for entry in proto.metadata_props:
                 if entry.key == "alpha_refine":
-                    entry.value = json.dumps({**json.loads(entry.value), **metadata})
+                    entry.value = json.dumps({**json.loads(entry.value), **extra})
             blob = proto.SerializeToString()
         path = out / f"{name}.onnx"
         path.write_bytes(blob)

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 Backbone = Literal["resnet18", "resnet34", "resnet50", "efficientnet_lite0"]
 BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "efficientnet_lite0")
-Heads = Literal["published", "light"]
-HEADS: tuple[str, ...] = ("published", "light")
+Heads = Literal["published", "light", "light_mask"]
+HEADS: tuple[str, ...] = ("published", "light", "light_mask")
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,10 @@ class ModelConfig:
             truncated after block 10 (stride 16), a light trunk for CPUs.
         mask_head: whether the network has the auxiliary mask decoder.
         heads: ``"published"`` (corner towers of widths 256-128-64-32, the published mask
-            decoder) or ``"light"`` (corner towers of widths 128-64-32-16 and a mask decoder
-            with narrower lateral convolutions): the same depth and outputs at a fraction of
-            the published heads' cost, for CPUs.
+            decoder), ``"light"`` (corner towers of widths 128-64-32-16 and a mask decoder
+            with narrower lateral convolutions: the same depth and outputs at a fraction of
+            the published heads' cost, for CPUs) or ``"light_mask"`` (the published corner
+            towers with the light mask decoder).
     """
 
     backbone: Backbone = "resnet34"

@@ -53,8 +53,7 @@ class AlphaRefineNet(nn.Module):
         self.backbone = build_backbone(self.config.backbone)
         conv1_ch, layer1_ch, layer2_ch, _ = self.backbone.channels
         self.fusion = CorrelationFusion()
-        light = self.config.heads == "light"
-        tower = LIGHT_TOWER_WIDTHS if light else PUBLISHED_TOWER_WIDTHS
+        tower = LIGHT_TOWER_WIDTHS if self.config.heads == "light" else PUBLISHED_TOWER_WIDTHS
         self.corner_head = CornerHead(self.fusion.out_channels, tower)
         self.mask_adjust: MaskAdjust | None = None
         self.mask_head: MaskDecoder | None = None
@@ -65,7 +64,8 @@ class AlphaRefineNet(nn.Module):
                 else LIGHT_LATERAL_CHANNELS
             )
             self.mask_adjust = MaskAdjust((conv1_ch, layer1_ch, layer2_ch), lateral)
-            hidden = LIGHT_LATERAL_HIDDEN if light else PUBLISHED_LATERAL_HIDDEN
+            light_mask = self.config.heads in ("light", "light_mask")
+            hidden = LIGHT_LATERAL_HIDDEN if light_mask else PUBLISHED_LATERAL_HIDDEN
             self.mask_head = MaskDecoder(self.fusion.out_channels, lateral, hidden)
 
     def template_kernel(self, template: Tensor) -> Tensor:

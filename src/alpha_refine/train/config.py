@@ -62,6 +62,9 @@ class OptimConfig:
     # The backbone's learning rate as a share of ``lr``: below 1 to keep pretrained features,
     # 0 to freeze the backbone (no gradients computed for it).
     backbone_lr_scale: float = 1.0
+    # Top-level modules kept as they start (no gradients, BatchNorm statistics fixed), e.g.
+    # ["backbone", "fusion", "corner_head"] to train a mask decoder without moving any box.
+    freeze: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -176,13 +176,28 @@ def _initialisation(config: TrainConfig, random_tensors: list[str] | None = None
     return "from scratch (random)"
 
 
-def _set_training(network: AlphaRefineNet, freeze_backbone_bn: bool) -> None:
-    """Training mode, with the backbone's BatchNorm layers kept in eval mode if asked."""
+def _set_training(network: AlphaRefineNet, optim: OptimConfig) -> None:
+    """Training mode, with the backbone's BatchNorm layers (if asked) and the frozen modules
+    kept in eval mode."""
     network.train()
-    if freeze_backbone_bn:
+    if optim.freeze_backbone_bn:
         for module in network.backbone.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+    for name in optim.freeze:
+        getattr(network, name).eval()
+
+
+def _freeze(network: AlphaRefineNet, optim: OptimConfig) -> None:
+    """No gradients for ``optim.freeze``'s modules (and the backbone at a zero learning rate)."""
+    names = [name for name, module in network.named_children() if module is not None]
+    unknown = sorted(set(optim.freeze) - set(names))
+    if unknown:
+        raise ValueError(f"[optim] freeze: {unknown} are not modules of this network: {names}")
+    for name in optim.freeze:
+        getattr(network, name).requires_grad_(False)
+    if optim.backbone_lr_scale <= 0:
+        network.backbone.requires_grad_(False)
 
 
 def training_network(config: TrainConfig, device: torch.device) -> tuple[AlphaRefineNet, list[str]]:
@@ -205,7 +220,8 @@ def training_network(config: TrainConfig, device: torch.device) -> tuple[AlphaRe
 
         load_imagenet_backbone(network.backbone, config.model.backbone)
     network.to(device).to(memory_format=torch.channels_last)
-    _set_training(network, config.optim.freeze_backbone_bn)
+    _freeze(network, config.optim)
+    _set_training(network, config.optim)
     return network, random_tensors
 
 
@@ -416,18 +432,11 @@ def _train(
     network, random_tensors = training_network(config, torch_device)
     teacher = load_teacher(config.distill, torch_device)
     backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
-    groups: list[dict[str, Any]] = [
-        {"params": [p for p in network.parameters() if id(p) not in backbone_ids]},
-    ]
-    if config.optim.backbone_lr_scale > 0:
-        groups.append(
-            {
-                "params": list(network.backbone.parameters()),
-                "lr": config.optim.lr * config.optim.backbone_lr_scale,
-            }
-        )
-    else:  # a frozen trunk: no gradients computed for it at all
-        network.backbone.requires_grad_(False)
+    heads = [p for p in network.parameters() if id(p) not in backbone_ids and p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": heads}]
+    trunk = [p for p in network.backbone.parameters() if p.requires_grad]
+    if trunk:
+        groups.append({"params": trunk, "lr": config.optim.lr * config.optim.backbone_lr_scale})
     optimizer = torch.optim.Adam(groups, lr=config.optim.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
@@ -561,7 +570,7 @@ def _train(
                     }
                     progress.write(f"epoch {epoch}: {key} oracle IoU {before:.3f} -> {after:.3f}")
             _log(out / METRICS_NAME, row)
-            _set_training(network, config.optim.freeze_backbone_bn)
+            _set_training(network, config.optim)
     progress.close()
     final = out / "final"
     if dist.main:

@@ -148,5 +148,12 @@ def test_model_config_validation_and_round_trip() -> None:
     assert ModelConfig.from_dict(light.to_dict()) == light and light.to_dict()["heads"] == "light"
     assert "heads" not in config.to_dict()  # readable by versions before light heads
     assert ModelConfig.from_dict({"backbone": "resnet34"}).heads == "published"  # older files
+    mixed = AlphaRefineNet(ModelConfig(backbone="resnet18", heads="light_mask"))
+    published = AlphaRefineNet(ModelConfig(backbone="resnet18"))
+    assert {k: v.shape for k, v in mixed.corner_head.state_dict().items()} == {
+        k: v.shape for k, v in published.corner_head.state_dict().items()
+    }
+    assert mixed.mask_head is not None and published.mask_head is not None
+    assert mixed.mask_head.v2[0].out_channels < published.mask_head.v2[0].out_channels
     with pytest.raises(ValueError, match="heads must be one of"):
         ModelConfig(heads="tiny")  # type: ignore[arg-type]

@@ -247,6 +247,37 @@ def test_light_heads_start_from_published_head_weights_and_learn_from_them(
     assert float(loss) == pytest.approx(0.0, abs=1e-4) and terms["distill_map_loss"] < 1e-6
 
 
+def test_frozen_modules_keep_their_weights_and_statistics(tmp_path: Path) -> None:
+    """A light mask decoder trained on frozen published parts: every box stays the same."""
+    from alpha_refine.weights import save_weights
+
+    torch.manual_seed(0)
+    start = AlphaRefineNet(ModelConfig(backbone="resnet18"))
+    save_weights(start, tmp_path / "start")
+    config = replace(
+        _config(tmp_path),
+        model=ModelConfig(backbone="resnet18", heads="light_mask"),
+        init_weights=str(tmp_path / "start"),
+        optim=OptimConfig(
+            epochs=1,
+            iterations_per_epoch=2,
+            batch_size=2,
+            freeze=("backbone", "fusion", "corner_head"),
+        ),
+    )
+    trained = Refiner.from_pretrained(train(config, device="cpu")).network.state_dict()
+    for name, value in start.state_dict().items():
+        if name.startswith(("backbone.", "fusion.", "corner_head.")):
+            assert torch.equal(trained[name], value), name  # BatchNorm statistics included
+    assert any(
+        not torch.equal(trained[k], v)
+        for k, v in start.state_dict().items()
+        if k.startswith("mask_")
+    )
+    with pytest.raises(ValueError, match=r"freeze: \['trunk'\] are not modules"):
+        train(replace(config, optim=OptimConfig(freeze=("trunk",))), device="cpu")
+
+
 def test_a_zero_backbone_learning_rate_freezes_the_trunk(tmp_path: Path) -> None:
     config = replace(
         _config(tmp_path),

@@ -52,3 +52,15 @@ def test_a_later_stage_starts_from_the_earlier_stages_weights(earlier: str, late
     assert second.init_weights == f"{first.out_dir}/final" and second.out_dir != first.out_dir
     assert second.model == first.model and second.data == first.data
     assert second.validation == first.validation
+
+
+@pytest.mark.parametrize(
+    "later", ["default-lite0-stage4-davis", "default-lite0-light", "default-lite0-light-mask"]
+)
+def test_configs_after_stage_3_start_from_its_run_not_the_embedded_model(later: str) -> None:
+    # The embedded model changes when one of them ships; a config must name fixed weights.
+    folder = Path(__file__).parents[1] / "configs"
+    stage3 = TrainConfig.from_toml(folder / "default-lite0-stage3.toml")
+    config = TrainConfig.from_toml(folder / f"{later}.toml")
+    assert config.init_weights == f"{stage3.out_dir}/final"
+    assert config.distill.teacher in ("", config.init_weights)

@@ -15,7 +15,7 @@ from alpha_refine import AlphaRefineNet, ModelConfig
 from alpha_refine.data.images import load_saliency, salient_object
 from alpha_refine.model.backbone import EfficientNetLite0Trunk
 from alpha_refine.model.efficientnet import EfficientNetLite0, imagenet_key
-from alpha_refine.train.config import TrainConfig
+from alpha_refine.train.config import OptimConfig, TrainConfig
 from alpha_refine.train.loop import _set_training
 from alpha_refine.train.sampling import SamplingConfig, Source, TrainingPairs
 
@@ -115,12 +115,12 @@ def test_imagenet_initialisation_fills_the_whole_trunk() -> None:
 def test_frozen_backbone_batchnorm_keeps_its_statistics() -> None:
     network = AlphaRefineNet(ModelConfig(backbone="efficientnet_lite0", mask_head=False))
     before = network.backbone.stem.bn.running_mean.clone()
-    _set_training(network, freeze_backbone_bn=True)
+    _set_training(network, OptimConfig(freeze_backbone_bn=True))
     assert network.training and not network.backbone.stem.bn.training
     assert network.fusion.post_corr[1].training  # the head's BatchNorm still learns
     network.backbone(torch.randn(2, 3, 256, 256))
     assert torch.equal(network.backbone.stem.bn.running_mean, before)
-    _set_training(network, freeze_backbone_bn=False)
+    _set_training(network, OptimConfig(freeze_backbone_bn=False))
     network.backbone(torch.randn(2, 3, 256, 256))
     assert not torch.equal(network.backbone.stem.bn.running_mean, before)
 

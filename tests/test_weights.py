@@ -321,7 +321,9 @@ def test_convert_rejects_other_layouts(tmp_path: Path) -> None:
 def test_embedded_default_model_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     refiner = Refiner.from_pretrained(device="cpu")
-    assert refiner.config == ModelConfig(backbone="efficientnet_lite0", mask_head=True)
+    assert refiner.config == ModelConfig(
+        backbone="efficientnet_lite0", mask_head=True, heads="light_mask"
+    )
     assert refiner.weights_info.provenance["source"] == "trained with alpha-refine"
     frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     refiner.initialize(frame, (40, 30, 50, 40))

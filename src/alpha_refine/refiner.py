@@ -443,7 +443,6 @@ class Refiner:
         ``int8_fallback`` (int8 chosen by ``precision="auto"``) takes float32 when it failed; an
         explicit ``precision="int8"`` keeps int8 and warns. Either way the reason says so.
         """
-        from alpha_refine.runtime.guard import Int8AccuracyWarning
         from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
 
         engine_precision: Literal["float32", "int8"] = "int8" if precision == "int8" else "float32"
@@ -470,12 +469,9 @@ class Refiner:
                 self.backend_reason += f", float32: {check.summary()}"
             else:
                 self.backend_reason += f", {check.summary()}"
-            if engine.precision == "int8" and not check.passed:
-                warnings.warn(
-                    f"precision='int8' for these weights: {check.summary()} (the bound is in "
-                    "alpha_refine.runtime.guard); its boxes differ from float32 ones by more "
-                    "than int8 is trusted for, and precision='auto' would use float32",
-                    Int8AccuracyWarning,
+            if engine.precision == "int8":
+                check.warn_if_failed(
+                    "precision='int8' for these weights (precision='auto' would use float32)",
                     stacklevel=4,
                 )
         return engine

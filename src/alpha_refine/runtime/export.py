@@ -25,7 +25,7 @@ from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
 from alpha_refine.runtime.engine import fold_batchnorm
 from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
-from alpha_refine.runtime.guard import Int8AccuracyWarning, check_int8
+from alpha_refine.runtime.guard import check_int8
 from alpha_refine.runtime.quantize import CalibrationCrops, Ranges, quantize_graphs
 
 
@@ -160,13 +160,7 @@ def export_onnx(
             "passed": check.passed,
             "summary": check.summary(),
         }
-        if not check.passed:
-            warnings.warn(
-                f"{check.summary()} (the bound is in alpha_refine.runtime.guard): these int8 "
-                "graphs' boxes differ from float32 ones by more than int8 is trusted for",
-                Int8AccuracyWarning,
-                stacklevel=2,
-            )
+        check.warn_if_failed("the exported int8 graphs", stacklevel=2)
     for name, blob in graphs.items():
         if extra:
             proto = onnx.load_from_string(blob)

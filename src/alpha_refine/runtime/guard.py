@@ -32,6 +32,7 @@ the target: 0.15 % and 0.35 %.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -121,6 +122,17 @@ class Int8Check:
                 f"{abs(self.iou_drop):.2f} points {'lower' if self.iou_drop >= 0 else 'higher'}"
             )
         return "int8 check failed: " + "; ".join(self.failures)
+
+    def warn_if_failed(self, subject: str, stacklevel: int = 2) -> None:
+        """An :class:`Int8AccuracyWarning` naming ``subject`` (the int8 graphs kept despite
+        the verdict) when the check failed; nothing when it passed."""
+        if not self.passed:
+            warnings.warn(
+                f"{subject}: {self.summary()} (the bound is in alpha_refine.runtime.guard); "
+                "their boxes differ from float32 ones by more than int8 is trusted for",
+                Int8AccuracyWarning,
+                stacklevel=stacklevel + 1,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (what the graph cache stores)."""

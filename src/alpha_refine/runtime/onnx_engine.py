@@ -108,13 +108,8 @@ class OnnxRuntimeEngine:
 
         fingerprint = weights_fingerprint(network)
         if precision == "float32":
-            key = graph_key(fingerprint, "float32")
-            engine = cls._cached(key, threads)
-            if engine is None:
-                graphs = export_graphs(network)
-                cache.store_graphs(key, graphs)
-                engine = cls(graphs, threads)
-            return engine
+            engine = cls._cached(graph_key(fingerprint, "float32"), threads)
+            return engine if engine is not None else cls(_exported(network, fingerprint), threads)
         key = graph_key(fingerprint, "int8")
         check = _cached_check(key)
         engine = None
@@ -188,14 +183,17 @@ def graph_key(fingerprint: str, precision: Literal["float32", "int8"]) -> dict[s
     )
 
 
+def _exported(network: AlphaRefineNet, fingerprint: str) -> dict[str, bytes]:
+    """The float32 graphs of ``network``, exported and stored in the cache."""
+    graphs = export_graphs(network)
+    cache.store_graphs(graph_key(fingerprint, "float32"), graphs)
+    return graphs
+
+
 def _float32_graphs(network: AlphaRefineNet, fingerprint: str) -> dict[str, bytes]:
     """The float32 graphs from the cache, or exported (and cached)."""
-    key = graph_key(fingerprint, "float32")
-    graphs = cache.load_graphs(key)
-    if graphs is None:
-        graphs = export_graphs(network)
-        cache.store_graphs(key, graphs)
-    return graphs
+    graphs = cache.load_graphs(graph_key(fingerprint, "float32"))
+    return graphs if graphs is not None else _exported(network, fingerprint)
 
 
 def _cached_check(key: Mapping[str, Any]) -> Int8Check | None:

@@ -33,6 +33,7 @@ from alpha_refine.geometry import (
     CROP_SIZE,
     BoxFormat,
     boxes_from_crop,
+    boxes_to_crop,
     clip_boxes,
     convert_boxes,
     crop_and_resize,
@@ -219,6 +220,10 @@ class Refiner:
         gate: the safe-refine gate (docs/reliability.md): ``None``/``False`` (off, the
             default here and for :meth:`from_network`), ``True`` (default thresholds), a
             :class:`~alpha_refine.gate.GateConfig` or a mapping of its fields.
+        blend: for weights with a blend head (:mod:`alpha_refine.model.blend`; the embedded
+            model has one), move each edge of the input box only as far towards the refined
+            box as the head predicts (keeps good input boxes good); ``False`` returns the
+            corner head's box as it is. No effect on weights without a blend head.
 
     A refiner is not thread-safe: give each thread (or video) its own, from :meth:`clone`
     to share the prepared network instead of copying it.
@@ -239,6 +244,7 @@ class Refiner:
         crop: Crop = "auto",
         compile: bool = False,
         gate: GateOption = None,
+        blend: bool = True,
     ) -> None:
         if config is not None and not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
@@ -261,6 +267,7 @@ class Refiner:
             crop=crop,
             compile=compile,
             gate=gate,
+            blend=blend,
         )
 
     @classmethod
@@ -364,6 +371,7 @@ class Refiner:
         crop: Crop = "auto",
         compile: bool = False,
         gate: GateOption = None,
+        blend: bool = True,
     ) -> None:
         check_choice("color", color, COLORS)
         check_choice("box_format", box_format, BOX_FORMATS)
@@ -371,7 +379,7 @@ class Refiner:
         check_choice("backend", backend, BACKENDS)
         check_choice("precision", precision, REFINER_PRECISIONS)
         check_choice("crop", crop, CROPS)
-        for name, flag in (("return_mask", return_mask), ("compile", compile)):
+        for name, flag in (("return_mask", return_mask), ("compile", compile), ("blend", blend)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if not (np.isfinite(min_box_size) and min_box_size >= 1.0):
@@ -414,6 +422,7 @@ class Refiner:
         self.precision = precision
         self.crop = crop
         self.gate = gate
+        self.blend = blend
         self.int8_check: Int8Check | None = None
         self._engine: Engine
         if backend == "onnxruntime":
@@ -644,6 +653,8 @@ class Refiner:
         if not np.all(np.isfinite(corners)):
             raise RuntimeError("the network produced non-finite corners; are the weights broken?")
         inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
+        if self.blend and search.blend_summary is not None:
+            corners = self._blend(search.blend_summary, boxes, inverse, corners)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
         frame_shape = (int(pixels.shape[0]), int(pixels.shape[1]))
         refined = clip_boxes(refined, frame_shape, self.min_box_size)
@@ -668,6 +679,27 @@ class Refiner:
                 out_boxes[0], None if masks is None else masks[0], confidence[0, ...], gated[0, ...]
             )
         return RefineResult(out_boxes, masks, confidence, gated)
+
+    def _blend(
+        self,
+        summary: torch.Tensor,
+        boxes: NDArray[np.float64],
+        inverse: NDArray[Any],
+        corners: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """The blend head's corners (crop pixels, ``N x 4``) between the input boxes, mapped
+        into the crops as the refined ones are mapped out, and the refined ``corners``."""
+        head = self.network.blend_head
+        assert head is not None  # a blend summary comes only from a network with the head
+        device = next(head.parameters()).device
+        inputs = convert_boxes(boxes_to_crop(boxes, inverse), "xywh", "xyxy")
+        with torch.inference_mode():
+            blended = head.blend(
+                summary.to(device, torch.float32),
+                torch.from_numpy(inputs).to(device, torch.float32),
+                torch.from_numpy(corners).to(device, torch.float32),
+            )
+        return blended.double().cpu().numpy()
 
     def _template_kernels(self, frame: NDArray[Any], box: ArrayLike) -> torch.Tensor:
         pixels, reverse_channels = frame_pixels(frame, self.color)
@@ -699,5 +731,7 @@ class Refiner:
             f"backend={self.backend!r}, precision={self.precision!r}, "
             f"chosen_by={self.backend_reason!r}, color={self.color!r}, "
             f"box_format={self.box_format!r}, "
-            f"gate={'on' if self.gate else 'off'}, targets={self.num_targets})"
+            f"gate={'on' if self.gate else 'off'}, "
+            f"blend={'on' if self.blend and self.network.blend_head else 'off'}, "
+            f"targets={self.num_targets})"
         )

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from alpha_refine.config import ModelConfig
 from alpha_refine.model.backbone import build_backbone
+from alpha_refine.model.blend import BlendHead
 from alpha_refine.model.fusion import CorrelationFusion, template_kernel
 from alpha_refine.model.heads import (
     LIGHT_LATERAL_CHANNELS,
@@ -33,11 +34,15 @@ class RefinementOutput(NamedTuple):
         mask_logits: ``N x 1 x S x S`` mask logits for an ``S x S`` crop, or ``None`` when no mask
             was asked for.
         corner_scores: ``N x 2 x 16 x 16`` raw top-left and bottom-right score maps.
+        blend_summary: the blend head's per-crop summary
+            (:meth:`~alpha_refine.model.blend.BlendHead.summarise`), or ``None`` for a network
+            without one.
     """
 
     corners: Tensor
     mask_logits: Tensor | None
     corner_scores: Tensor
+    blend_summary: Tensor | None = None
 
 
 class AlphaRefineNet(nn.Module):
@@ -67,6 +72,9 @@ class AlphaRefineNet(nn.Module):
             light_mask = self.config.heads in ("light", "light_mask")
             hidden = LIGHT_LATERAL_HIDDEN if light_mask else PUBLISHED_LATERAL_HIDDEN
             self.mask_head = MaskDecoder(self.fusion.out_channels, lateral, hidden)
+        self.blend_head: BlendHead | None = None
+        if self.config.blend_head:
+            self.blend_head = BlendHead(self.fusion.out_channels)
 
     def template_kernel(self, template: Tensor) -> Tensor:
         """Reference kernels ``N x C x 8 x 8`` from template crops ``N x 3 x 256 x 256``."""
@@ -80,9 +88,13 @@ class AlphaRefineNet(nn.Module):
         fused = self.fusion(kernel, features.layer3)
         top_left, bottom_right = self.corner_head(fused)
         corners = torch.cat((soft_argmax(top_left), soft_argmax(bottom_right)), dim=1)
+        corner_scores = torch.cat((top_left, bottom_right), dim=1)
+        blend_summary = None
+        if self.blend_head is not None:
+            blend_summary = self.blend_head.summarise(fused, corner_scores)
         mask_logits = None
         if with_mask:
             assert self.mask_adjust is not None and self.mask_head is not None
             adjusted = self.mask_adjust(features)
             mask_logits = self.mask_head(fused, adjusted, output_size=search.shape[-1])
-        return RefinementOutput(corners, mask_logits, torch.cat((top_left, bottom_right), dim=1))
+        return RefinementOutput(corners, mask_logits, corner_scores, blend_summary)

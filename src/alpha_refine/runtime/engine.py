@@ -71,11 +71,15 @@ class SearchOutput(NamedTuple):
         confidence: ``N`` corner-map sharpness in ``[0, 1]``
             (:func:`~alpha_refine.model.heads.corner_confidence`).
         mask: ``N x S x S`` foreground probabilities, or ``None`` when not asked for.
+        blend_summary: the blend head's summary
+            (:meth:`~alpha_refine.model.blend.BlendHead.summarise`), or ``None`` for a network
+            without a blend head.
     """
 
     corners: Tensor
     confidence: Tensor
     mask: Tensor | None
+    blend_summary: Tensor | None = None
 
 
 class Engine(Protocol):
@@ -160,4 +164,5 @@ class TorchEngine:
             probabilities = None
             if output.mask_logits is not None:
                 probabilities = output.mask_logits[:, 0].float().sigmoid()
-        return SearchOutput(corners, confidence, probabilities)
+            summary = None if output.blend_summary is None else output.blend_summary.float()
+        return SearchOutput(corners, confidence, probabilities, summary)

@@ -24,7 +24,13 @@ from alpha_refine.model.heads import corner_confidence
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops, normalize_crops_for_export
 from alpha_refine.runtime.engine import fold_batchnorm
-from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
+from alpha_refine.runtime.graphs import (
+    BLEND_SUMMARY,
+    REFINE,
+    REFINE_MASK,
+    TEMPLATE,
+    require_onnx,
+)
 from alpha_refine.runtime.guard import check_int8
 from alpha_refine.runtime.quantize import CalibrationCrops, Ranges, quantize_graphs
 
@@ -44,7 +50,10 @@ class _ExportGraph(nn.Module):
         outputs: tuple[Tensor, ...] = (self.network.template_kernel(search), output.corners)
         if output.mask_logits is not None:
             outputs = (*outputs, output.mask_logits[:, 0].sigmoid())
-        return (*outputs, corner_confidence(output.corner_scores))
+        outputs = (*outputs, corner_confidence(output.corner_scores))
+        if output.blend_summary is not None:
+            outputs = (*outputs, output.blend_summary)
+        return outputs
 
 
 def _rename_output(model: Any, old: str, new: str) -> None:
@@ -75,6 +84,8 @@ def export_graphs(network: AlphaRefineNet, opset: int | None = None) -> dict[str
     if prepared.mask_head is not None:
         outputs.append("mask")
     outputs.append("confidence")
+    blend = [BLEND_SUMMARY] if prepared.blend_head is not None else []
+    outputs.extend(blend)
     # The exporter reports progress on stdout and warns about its internals; keep it quiet.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -93,11 +104,11 @@ def export_graphs(network: AlphaRefineNet, opset: int | None = None) -> dict[str
     extractor = onnx.utils.Extractor(program.model_proto)
     models = {
         TEMPLATE: extractor.extract_model(["crops"], ["crop_kernels"]),
-        REFINE: extractor.extract_model(["crops", "kernels"], ["corners", "confidence"]),
+        REFINE: extractor.extract_model(["crops", "kernels"], ["corners", "confidence", *blend]),
     }
     if "mask" in outputs:
         models[REFINE_MASK] = extractor.extract_model(
-            ["crops", "kernels"], ["corners", "mask", "confidence"]
+            ["crops", "kernels"], ["corners", "mask", "confidence", *blend]
         )
     _rename_output(models[TEMPLATE], "crop_kernels", "kernels")
     metadata = json.dumps({"model": network.config.to_dict(), "crop_size": CROP_SIZE})

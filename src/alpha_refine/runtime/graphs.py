@@ -19,6 +19,9 @@ file                   inputs                  outputs
 ``refine_mask.onnx``   ``crops``, ``kernels``  ``corners``, ``mask``, ``confidence``
 =====================  ======================  ===================================
 
+Networks with a blend head (:mod:`alpha_refine.model.blend`) add a last output,
+``blend_summary``, to both refine graphs.
+
 * ``crops``: ``N x 256 x 256 x 3`` ``float32``, **RGB**, values ``0..255`` (the search or
   template crops, cut as described in docs/concepts.md; normalisation happens in the graph).
 * ``kernels``: ``N x C x 8 x 8`` ``float32`` template kernels (``C`` = 256 for ResNet-18/34).
@@ -28,6 +31,9 @@ file                   inputs                  outputs
   (:func:`alpha_refine.model.heads.corner_confidence`). Graphs exported before it existed lack
   this output; :class:`~alpha_refine.runtime.onnx_engine.OnnxRuntimeEngine` refuses them with a
   clear error (export them again).
+* ``blend_summary``: ``N x 72`` ``float32``, the blend head's summary of each crop
+  (:meth:`alpha_refine.model.blend.BlendHead.summarise`); the refiner blends the input and
+  refined boxes from it outside the graph, since the input box is not a graph input.
 
 Each graph's metadata (``alpha_refine``) holds the weights' config as JSON.
 """
@@ -37,6 +43,7 @@ from __future__ import annotations
 TEMPLATE = "template"
 REFINE = "refine"
 REFINE_MASK = "refine_mask"
+BLEND_SUMMARY = "blend_summary"
 
 
 def onnx_available() -> bool:

@@ -21,7 +21,13 @@ from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.runtime import cache, select
 from alpha_refine.runtime.engine import SearchOutput
 from alpha_refine.runtime.export import export_graphs, with_precision
-from alpha_refine.runtime.graphs import REFINE, REFINE_MASK, TEMPLATE, require_onnx
+from alpha_refine.runtime.graphs import (
+    BLEND_SUMMARY,
+    REFINE,
+    REFINE_MASK,
+    TEMPLATE,
+    require_onnx,
+)
 from alpha_refine.runtime.guard import CHECK_VERSION, Int8Check, check_int8
 from alpha_refine.runtime.quantize import FLOAT_STEM
 
@@ -53,6 +59,7 @@ class OnnxRuntimeEngine:
         self._graphs = dict(graphs)
         self._options = options
         self._sessions: dict[str, Any] = {}
+        self._outputs: dict[str, set[str]] = {}
         # The mask graph's session is opened on first use: most users never ask for masks,
         # and opening a session costs a sizeable part of a cached start.
         for name in (TEMPLATE, REFINE):
@@ -74,12 +81,14 @@ class OnnxRuntimeEngine:
             session = onnxruntime.InferenceSession(
                 self._graphs[name], self._options, providers=["CPUExecutionProvider"]
             )
-            if name != TEMPLATE and "confidence" not in {o.name for o in session.get_outputs()}:
+            outputs = {output.name for output in session.get_outputs()}
+            if name != TEMPLATE and "confidence" not in outputs:
                 raise ValueError(
                     f"graphs: {name}.onnx has no 'confidence' output (exported by an older "
                     "alpha-refine); export the weights again with `alpha-refine export-onnx`"
                 )
             self._sessions[name] = session
+            self._outputs[name] = outputs
         return session
 
     @classmethod
@@ -155,16 +164,19 @@ class OnnxRuntimeEngine:
 
     def search(self, crops: Tensor, kernels: Tensor, with_mask: bool) -> SearchOutput:
         feeds = {"crops": self._array(crops), "kernels": self._array(kernels)}
-        if not with_mask:
-            corners, confidence = self._session(REFINE).run(["corners", "confidence"], feeds)
-            return SearchOutput(torch.from_numpy(corners), torch.from_numpy(confidence), None)
-        if REFINE_MASK not in self._graphs:
+        if with_mask and REFINE_MASK not in self._graphs:
             raise RuntimeError("this network has no mask head (config.mask_head is False)")
-        corners, mask, confidence = self._session(REFINE_MASK).run(
-            ["corners", "mask", "confidence"], feeds
-        )
+        graph = REFINE_MASK if with_mask else REFINE
+        session = self._session(graph)
+        names = ["corners", "confidence", *(["mask"] if with_mask else [])]
+        if BLEND_SUMMARY in self._outputs[graph]:
+            names.append(BLEND_SUMMARY)
+        found = dict(zip(names, session.run(names, feeds), strict=True))
         return SearchOutput(
-            torch.from_numpy(corners), torch.from_numpy(confidence), torch.from_numpy(mask)
+            torch.from_numpy(found["corners"]),
+            torch.from_numpy(found["confidence"]),
+            torch.from_numpy(found["mask"]) if with_mask else None,
+            torch.from_numpy(found[BLEND_SUMMARY]) if BLEND_SUMMARY in found else None,
         )
 
 

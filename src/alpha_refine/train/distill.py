@@ -21,9 +21,10 @@ from alpha_refine.train.config import DistillConfig
 def load_initial_weights(network: AlphaRefineNet, source: str) -> list[str]:
     """Load the weights at ``source`` into ``network``; returns the names that start random.
 
-    The source's architecture must match ``network``'s except, at most, its heads: then every
-    tensor whose name and shape fit is loaded and the rest (the new heads' layers) stays as
-    initialised. Any other difference is an error naming both architectures.
+    The source's architecture must match ``network``'s except, at most, its heads (``heads``,
+    ``blend_head``): then every tensor whose name and shape fit is loaded and the rest (the new
+    heads' layers) stays as initialised. Any other difference is an error naming both
+    architectures.
     """
     from alpha_refine.weights import load_pretrained
 
@@ -31,7 +32,10 @@ def load_initial_weights(network: AlphaRefineNet, source: str) -> list[str]:
     if initial.config == network.config:
         network.load_state_dict(initial.state_dict())
         return []
-    if dataclasses.replace(initial.config, heads=network.config.heads) != network.config:
+    heads_only = dataclasses.replace(
+        initial.config, heads=network.config.heads, blend_head=network.config.blend_head
+    )
+    if heads_only != network.config:
         raise ValueError(
             f"init_weights: {source} holds a {initial.config} network; it can start a network "
             f"that differs in its heads only, not {network.config}"

@@ -31,6 +31,7 @@ from alpha_refine.data.images import load_coco, load_saliency
 from alpha_refine.data.segmentation import load_davis_train
 from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
+from alpha_refine.model.blend import corner_iou
 from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.model.preprocess import normalize_crops
 from alpha_refine.train.config import DataSource, DistillConfig, OptimConfig, TrainConfig
@@ -97,7 +98,9 @@ def training_loss(
     distill: DistillConfig | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """MSE on the corners in crop pixels + ``mask_weight`` x BCE on masks where present, plus
-    the distillation terms (:mod:`alpha_refine.train.distill`) when a ``teacher`` is given."""
+    ``1 - IoU`` of the blended box (:mod:`alpha_refine.model.blend`) for a network with a blend
+    head, plus the distillation terms (:mod:`alpha_refine.train.distill`) when a ``teacher`` is
+    given. The mask decoder runs only when it trains (a frozen one would only cost time)."""
     template = normalize_crops(batch["template"].to(device, non_blocking=True))
     search = normalize_crops(batch["search"].to(device, non_blocking=True))
     corners = batch["corners"].to(device)
@@ -105,9 +108,10 @@ def training_loss(
     model: AlphaRefineNet = network.module if hasattr(network, "module") else network  # type: ignore[assignment]
     # Under DDP every rank must use every parameter at every step, batch with masks or not.
     distributed = isinstance(network, nn.parallel.DistributedDataParallel)
-    want_mask = model.mask_head is not None and (
-        bool(has_mask.any()) or teacher is not None or distributed
+    mask_trains = model.mask_head is not None and any(
+        parameter.requires_grad for parameter in model.mask_head.parameters()
     )
+    want_mask = mask_trains and (bool(has_mask.any()) or teacher is not None or distributed)
     kernel = model.template_kernel(template)
     # Through the (possibly DDP-wrapped) module so gradients are synchronised.
     output = network(search, kernel, with_mask=want_mask)
@@ -121,6 +125,14 @@ def training_loss(
         loss = loss + mask_weight * mask_loss
     elif output.mask_logits is not None:  # no masks in this batch: a zero gradient
         loss = loss + 0.0 * output.mask_logits.float().sum()
+    blend_loss = torch.zeros((), device=device)
+    if model.blend_head is not None and output.blend_summary is not None:
+        inputs = batch["input_corners"].to(device)
+        blended = model.blend_head.blend(
+            output.blend_summary.float(), inputs, output.corners.detach().float()
+        )
+        blend_loss = (1.0 - corner_iou(blended, corners)).mean()
+        loss = loss + blend_loss
     distilled: dict[str, float] = {}
     if teacher is not None:
         with torch.no_grad():
@@ -131,6 +143,7 @@ def training_loss(
         "loss": float(loss.detach()),
         "corner_loss": float(corner_loss.detach()),
         "mask_loss": float(mask_loss.detach()),
+        "blend_loss": float(blend_loss.detach()),
         **distilled,
     }
 
@@ -326,7 +339,7 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
 
 def _log(path: Path, row: dict[str, Any]) -> None:
     fields = [
-        "epoch", "iteration", "loss", "corner_loss", "mask_loss",
+        "epoch", "iteration", "loss", "corner_loss", "mask_loss", "blend_loss",
         "distill_corner_loss", "distill_map_loss", "distill_mask_loss", "lr", "seconds",
         "val_iou_before", "val_iou_after", "val_holdout_iou_before", "val_holdout_iou_after",
     ]  # fmt: skip

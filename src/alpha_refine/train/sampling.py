@@ -76,6 +76,7 @@ class TrainingPairs(torch.utils.data.Dataset[dict[str, Any]]):
 
     Each item is a dict of ``template`` and ``search`` (``256 x 256 x 3`` uint8 RGB tensors),
     ``corners`` (``x1, y1, x2, y2`` of the ground truth in search-crop pixels, float32),
+    ``input_corners`` (the same for the jittered box the search crop was cut around),
     ``mask`` (``256 x 256`` float32 in [0, 1], zeros when absent) and ``has_mask`` (bool).
     """
 
@@ -155,6 +156,7 @@ def make_pair(
     window = search_windows(np.maximum(jittered, [-np.inf, -np.inf, 1.0, 1.0]))
     search = _crop_rgb(test_frame, None, gray, rng, config, photometric, window=window)
     x, y, w, h = boxes_to_crop(test_box, window)
+    jx, jy, jw, jh = boxes_to_crop(jittered, window)
     if mask is None:
         mask_crop = np.zeros((CROP_SIZE, CROP_SIZE), np.float32)
     else:
@@ -163,6 +165,7 @@ def make_pair(
         "template": torch.from_numpy(template),
         "search": torch.from_numpy(search),
         "corners": torch.tensor([x, y, x + w, y + h], dtype=torch.float32),
+        "input_corners": torch.tensor([jx, jy, jx + jw, jy + jh], dtype=torch.float32),
         "mask": torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32)),
         "has_mask": torch.tensor(mask is not None),
     }

@@ -1,7 +1,7 @@
 """The model card's oracle, good-box and mask rows, split by how the ground truth was drawn.
 
     python benchmarks/card_oracle.py --sequences SEQUENCES [--davis DAVIS_ROOT] \\
-        --refiner default --refiner runs/x/latest [--out card-oracle.json]
+        --refiner default --refiner runs/x/latest [--blend-off] [--out card-oracle.json]
 
 For each refiner, on the 7 development held-out sequences (``SEQUENCES`` is the development
 folder, read as ``plain:``) and, with ``--davis``, on the 5 DAVIS-2016 train videos that the
@@ -15,6 +15,9 @@ stage-4 config holds out (``DAVIS_ROOT`` is the ``DAVIS`` folder; read through i
 
 The development set is also split into boxes from masks (``davis2016_*``) and boxes drawn by
 hand (OTB, VOT, UAV123): the same frames and jitter as the whole set, grouped afterwards.
+
+With ``--blend-off``, weights with a blend head are measured a second time with
+``Refiner(blend=False)`` (the corner head's boxes as they are), as ``"W (blend off)"``.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     parser.add_argument("--davis", help="a DAVIS-2016 root (its DAVIS folder)")
     parser.add_argument("--refiner", action="append", required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--blend-off", action="store_true", help="also measure blend=False")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
@@ -104,8 +108,14 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     development = load_dataset(f"plain:{args.sequences}", names=DEVELOPMENT_HELD_OUT)
     davis = load_dataset(f"davis:{args.davis}:train", names=DAVIS_HELD_OUT) if args.davis else []
     results: dict[str, Any] = {}
+    runs = []
     for weights in args.refiner:
         refiner = Refiner.from_pretrained(None if weights == "default" else weights)
+        runs.append((weights, refiner))
+        if args.blend_off and refiner.network.blend_head is not None:
+            runs.append((f"{weights} (blend off)", refiner.clone()))
+            runs[-1][1].blend = False
+    for weights, refiner in runs:
         rows = measure(
             refiner, development, {s.name: development_groups(s.name) for s in development}
         )

@@ -11,7 +11,9 @@ function of ``u``, the IoU of the input box with the refined one:
 * ``refined`` (w = 0) and ``input`` (w = 1);
 * ``average``: w = 0.5;
 * ``keep >= t``: w = 1 where u >= t, else 0;
-* ``linear from a``: w = clip((u - a) / (1 - a), 0, 1).
+* ``linear from a``: w = clip((u - a) / (1 - a), 0, 1);
+* ``blend head``, for weights with one (:mod:`alpha_refine.model.blend`): the learnt per-edge
+  weights, as ``Refiner(blend=True)`` returns them; the rules replay ``blend=False`` boxes.
 
 Prints, per rule and set, the mean IoU with the ground truth at each jitter and on the good input
 boxes (jitter 0.05, input IoU >= 0.85).
@@ -95,15 +97,25 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     if args.davis:
         sets["DAVIS hold-out"] = load_dataset(f"davis:{args.davis}:train", names=DAVIS_HELD_OUT)
     refiner = Refiner.from_pretrained(None if args.refiner == "default" else args.refiner)
+    learnt = None
+    if refiner.network.blend_head is not None:
+        learnt = refiner.clone()
+        refiner.blend = False
     print(repr(refiner))
     for name, sequences in sets.items():
         runs = {jitter: refine_jittered(refiner, sequences, jitter) for jitter in JITTERS}
+        replays = {label: (rule, runs) for label, rule in rules().items()}
+        if learnt is not None:  # the same seeds: the same jittered inputs
+            learnt_runs = {
+                j: (t, i, refine_jittered(learnt, sequences, j)[2]) for j, (t, i, _) in runs.items()
+            }
+            replays["blend head"] = (np.zeros_like, learnt_runs)
         print(f"\n{name}: mean IoU (%) with the ground truth")
         print("| rule | " + " | ".join(f"jitter {j}" for j in JITTERS) + " | good boxes |")
         print("| --- " * (len(JITTERS) + 2) + "|")
-        for label, rule in rules().items():
+        for label, (rule, replayed) in replays.items():
             cells = []
-            for truth, inputs, refined in runs.values():
+            for truth, inputs, refined in replayed.values():
                 out = blend(inputs, refined, rule(iou(inputs, refined)))
                 cells.append(iou(out, truth))
             truth, inputs, _ = runs[JITTERS[0]]

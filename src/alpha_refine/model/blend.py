@@ -56,7 +56,7 @@ class BlendHead(nn.Module):
             nn.BatchNorm1d(fused_channels), nn.Linear(fused_channels, BLEND_CONTEXT), nn.ReLU()
         )
         self.edges = nn.Sequential(
-            nn.Linear(_EDGE_FEATURES + BLEND_CONTEXT + 4, _HIDDEN),
+            nn.Linear(5 * _EDGE_FEATURES + BLEND_CONTEXT + 4, _HIDDEN),
             nn.ReLU(),
             nn.Linear(_HIDDEN, _HIDDEN),
             nn.ReLU(),
@@ -91,8 +91,11 @@ class BlendHead(nn.Module):
             _density_at(marginals, refined) + 1e-4
         ).log()
         edge = torch.stack((move * 10, move.abs() * 10, spread / size * 10, likelihood / 5), -1)
+        # Each edge also sees the other three: when every edge moved far, the input was poor.
+        every_edge = edge.flatten(1).unsqueeze(1).expand(n, 4, 4 * _EDGE_FEATURES)
         which = torch.eye(4, device=summary.device).expand(n, 4, 4)
-        features = torch.cat((edge, context.unsqueeze(1).expand(n, 4, BLEND_CONTEXT), which), -1)
+        context = context.unsqueeze(1).expand(n, 4, BLEND_CONTEXT)
+        features = torch.cat((edge, every_edge, context, which), -1)
         return self.edges(features).squeeze(-1).sigmoid()
 
     def blend(self, summary: Tensor, inputs: Tensor, refined: Tensor) -> Tensor:

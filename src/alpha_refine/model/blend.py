@@ -55,16 +55,17 @@ class BlendHead(nn.Module):
         self.context = nn.Sequential(
             nn.BatchNorm1d(fused_channels), nn.Linear(fused_channels, BLEND_CONTEXT), nn.ReLU()
         )
+        last = nn.Linear(_HIDDEN, 1)
+        # Start by keeping the refinement (alpha = sigmoid(3) = 0.95): the published behaviour.
+        nn.init.zeros_(last.weight)
+        nn.init.constant_(last.bias, 3.0)
         self.edges = nn.Sequential(
             nn.Linear(5 * _EDGE_FEATURES + BLEND_CONTEXT + 4, _HIDDEN),
             nn.ReLU(),
             nn.Linear(_HIDDEN, _HIDDEN),
             nn.ReLU(),
-            nn.Linear(_HIDDEN, 1),
+            last,
         )
-        # Start by keeping the refinement (alpha = sigmoid(3) = 0.95): the published behaviour.
-        nn.init.zeros_(self.edges[-1].weight)
-        nn.init.constant_(self.edges[-1].bias, 3.0)
 
     def summarise(self, fused: Tensor, corner_scores: Tensor) -> Tensor:
         """``N x (4 W + 8)``: the corner marginals (:func:`corner_marginals`) and a context
@@ -96,7 +97,8 @@ class BlendHead(nn.Module):
         which = torch.eye(4, device=summary.device).expand(n, 4, 4)
         context = context.unsqueeze(1).expand(n, 4, BLEND_CONTEXT)
         features = torch.cat((edge, every_edge, context, which), -1)
-        return self.edges(features).squeeze(-1).sigmoid()
+        logits: Tensor = self.edges(features)
+        return logits.squeeze(-1).sigmoid()
 
     def blend(self, summary: Tensor, inputs: Tensor, refined: Tensor) -> Tensor:
         """The blended corners ``N x 4`` (crop pixels): ``inputs + weights * (refined -

@@ -9,9 +9,10 @@ from the same image, as two independent views (rotation about the target, resolu
 blur, grey; shift, scale and aspect come from the test crop's box jitter, since a window
 proportional to the box undoes them for the reference crop).
 
-Two options go beyond the published recipe, both off by default: a share of test crops jittered
-only slightly (``small_jitter_probability``), so the network learns to leave good boxes alone, and
-colour jitter and blur for video pairs too.
+Three options go beyond the published recipe, all off by default: a share of test crops jittered
+only slightly (``small_jitter_probability``), so the network learns to leave good boxes alone,
+jitter factors drawn from a range (``jitter_range``), and colour jitter and blur for video pairs
+too.
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so a run resumed from a checkpoint
 sees exactly the data it would have seen.
@@ -51,6 +52,10 @@ class SamplingConfig:
     # Test crops jittered by ``small_jitter`` (both factors) instead, with this probability.
     small_jitter_probability: float = 0.0
     small_jitter: float = 0.05
+    # When set, the other test crops' jitter factor (both factors) is drawn log-uniformly from
+    # this range instead of being ``scale_jitter``/``centre_jitter``: input boxes of every
+    # quality, as base trackers give them, rather than two levels.
+    jitter_range: tuple[float, float] | None = None
     # Colour jitter strength and blur probability for every crop (0: the published recipe).
     colour_jitter: float = 0.0
     blur_probability: float = 0.0
@@ -60,6 +65,14 @@ class SamplingConfig:
     still_min_scale: float = 0.6
     still_colour_jitter: float = 0.1
     still_blur_probability: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.jitter_range is not None:
+            low, high = self.jitter_range
+            if not 0 < low <= high:
+                raise ValueError(
+                    f"jitter_range must be two factors 0 < low <= high, got {self.jitter_range}"
+                )
 
 
 @dataclass
@@ -152,6 +165,9 @@ def make_pair(
     factor_scale, factor_centre = config.scale_jitter, config.centre_jitter
     if rng.random() < config.small_jitter_probability:
         factor_scale = factor_centre = config.small_jitter
+    elif config.jitter_range is not None:
+        low, high = np.log(config.jitter_range)
+        factor_scale = factor_centre = float(np.exp(rng.uniform(low, high)))
     jittered = jitter_box(test_box, rng, factor_scale, factor_centre)
     window = search_windows(np.maximum(jittered, [-np.inf, -np.inf, 1.0, 1.0]))
     search = _crop_rgb(test_frame, None, gray, rng, config, photometric, window=window)

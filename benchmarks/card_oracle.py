@@ -1,7 +1,7 @@
 """The model card's oracle, good-box and mask rows, split by how the ground truth was drawn.
 
     python benchmarks/card_oracle.py --sequences SEQUENCES [--davis DAVIS_ROOT] \\
-        --refiner default --refiner runs/x/latest [--blend-off] [--out card-oracle.json]
+        --refiner default --refiner runs/x/latest [--both-blends] [--out card-oracle.json]
 
 For each refiner, on the 7 development held-out sequences (``SEQUENCES`` is the development
 folder, read as ``plain:``) and, with ``--davis``, on the 5 DAVIS-2016 train videos that the
@@ -16,8 +16,9 @@ stage-4 config holds out (``DAVIS_ROOT`` is the ``DAVIS`` folder; read through i
 The development set is also split into boxes from masks (``davis2016_*``) and boxes drawn by
 hand (OTB, VOT, UAV123): the same frames and jitter as the whole set, grouped afterwards.
 
-With ``--blend-off``, weights with a blend head are measured a second time with
-``Refiner(blend=False)`` (the corner head's boxes as they are), as ``"W (blend off)"``.
+With ``--both-blends``, weights with a blend head are measured a second time with
+``Refiner(blend=True)`` (the head moving each edge of the input box; off by default), as
+``"W (blend on)"``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     parser.add_argument("--davis", help="a DAVIS-2016 root (its DAVIS folder)")
     parser.add_argument("--refiner", action="append", required=True)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--blend-off", action="store_true", help="also measure blend=False")
+    parser.add_argument("--both-blends", action="store_true", help="also measure blend=True")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
@@ -112,9 +113,9 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     for weights in args.refiner:
         refiner = Refiner.from_pretrained(None if weights == "default" else weights)
         runs.append((weights, refiner))
-        if args.blend_off and refiner.network.blend_head is not None:
-            runs.append((f"{weights} (blend off)", refiner.clone()))
-            runs[-1][1].blend = False
+        if args.both_blends and refiner.network.blend_head is not None:
+            runs.append((f"{weights} (blend on)", refiner.clone()))
+            runs[-1][1].blend = True
     for weights, refiner in runs:
         rows = measure(
             refiner, development, {s.name: development_groups(s.name) for s in development}

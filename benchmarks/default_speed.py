@@ -4,7 +4,9 @@ Times ``Refiner.from_pretrained(weights)`` (``backend="auto"``, ``precision="aut
 user gets) for each weight set in round-robin, one call of each per round, so machine noise
 hits them alike; the first weight set is the baseline every ratio is against. For each it also
 times the exported graphs alone (ONNX Runtime float32): the template graph (the trunk) and the
-refine graphs, so the heads' share and the Python around the graphs show.
+refine graphs, so the heads' share and the Python around the graphs show. Weights with a blend
+head are also timed with ``blend=True`` (the head runs outside the graphs), against the base's
+box refine.
 
     python benchmarks/default_speed.py --weights src/alpha_refine/default_model,runs/x/final \\
         --threads 1 --runs 60 --out benchmarks/results/default-speed.json
@@ -77,13 +79,19 @@ def main(argv: list[str] | None = None) -> int:
         calls[f"{weights} | refine box + mask"] = lambda r=refiner: r.refine(
             frame, moved, return_mask=True
         )
+        if refiner.network.blend_head is not None:
+            blending = refiner.clone()
+            blending.blend = True
+            blending.initialize(frame, boxes)
+            calls[f"{weights} | refine box, blend on"] = lambda r=blending: r.refine(frame, moved)
         for name, call in _graph_calls(refiner, frame).items():
             calls[f"{weights} | {name}"] = call
     timed = time_round_robin(calls, torch.device("cpu"), args.warmup, args.runs)
     base = args.weights.split(",")[0]
     for key, stats in timed.items():
         weights, _, what = key.partition(" | ")
-        stats["vs_base"] = stats["median_ms"] / timed[f"{base} | {what}"]["median_ms"]
+        like = what if f"{base} | {what}" in timed else what.partition(",")[0]
+        stats["vs_base"] = stats["median_ms"] / timed[f"{base} | {like}"]["median_ms"]
         print(
             f"{weights:40s} {what:26s} median {stats['median_ms']:6.2f} ms "
             f"(p10 {stats['p10_ms']:.2f}, p90 {stats['p90_ms']:.2f})  "

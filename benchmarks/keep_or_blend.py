@@ -100,6 +100,7 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     learnt = None
     if refiner.network.blend_head is not None:
         learnt = refiner.clone()
+        learnt.blend = True
         refiner.blend = False
     print(repr(refiner))
     for name, sequences in sets.items():

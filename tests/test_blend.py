@@ -172,10 +172,30 @@ def test_onnx_graphs_give_the_torch_summary(frame: np.ndarray) -> None:
 
 
 def test_repr_says_whether_it_blends(frame: np.ndarray) -> None:
-    with_head = Refiner.from_network(_network(), device="cpu")
-    assert "blend=on" in repr(with_head)
-    assert "blend=off" in repr(Refiner.from_network(_network(), device="cpu", blend=False))
+    assert "blend=off" in repr(Refiner.from_network(_network(), device="cpu"))  # opt-in
+    assert "blend=on" in repr(Refiner.from_network(_network(), device="cpu", blend=True))
     without = _network(ModelConfig(backbone="resnet18"))
-    assert "blend=off" in repr(Refiner.from_network(without, device="cpu"))
+    assert "blend=off" in repr(Refiner.from_network(without, device="cpu", blend=True))
     with pytest.raises(TypeError, match="blend must be a bool"):
         Refiner.from_network(_network(), device="cpu", blend="yes")
+
+
+def test_jitter_range_draws_input_boxes_of_every_quality() -> None:
+    from alpha_refine.geometry import convert_boxes, iou
+    from alpha_refine.train.sampling import SamplingConfig
+
+    sequences = SyntheticSequences(4, SMALL).sequences()
+
+    def mean_input_iou(low: float, high: float) -> float:
+        config = SamplingConfig(jitter_range=(low, high))
+        pairs = TrainingPairs([Source("synthetic", sequences)], 16, config=config)
+        items = [pairs[i] for i in range(16)]
+        given = np.stack([item["input_corners"].numpy() for item in items])
+        truth = np.stack([item["corners"].numpy() for item in items])
+        return float(
+            iou(convert_boxes(given, "xyxy", "xywh"), convert_boxes(truth, "xyxy", "xywh")).mean()
+        )
+
+    assert mean_input_iou(0.02, 0.02) > 0.9 > mean_input_iou(0.4, 0.4)
+    with pytest.raises(ValueError, match="jitter_range"):
+        SamplingConfig(jitter_range=(0.3, 0.1))

@@ -220,10 +220,12 @@ class Refiner:
         gate: the safe-refine gate (docs/reliability.md): ``None``/``False`` (off, the
             default here and for :meth:`from_network`), ``True`` (default thresholds), a
             :class:`~alpha_refine.gate.GateConfig` or a mapping of its fields.
-        blend: for weights with a blend head (:mod:`alpha_refine.model.blend`; the embedded
-            model has one), move each edge of the input box only as far towards the refined
-            box as the head predicts (keeps good input boxes good); ``False`` returns the
-            corner head's box as it is. No effect on weights without a blend head.
+        blend: ``True``, for weights with a blend head (:mod:`alpha_refine.model.blend`; the
+            embedded model has one): move each edge of the input box only as far towards the
+            refined box as the head predicts. Good input boxes then stay closer to good, and
+            far fewer frames of a strong tracker get worse, at a small cost in mean gain (the
+            embedded model's card has both). ``False`` (the default) returns the corner head's
+            box as it is. Weights without a blend head ignore it.
 
     A refiner is not thread-safe: give each thread (or video) its own, from :meth:`clone`
     to share the prepared network instead of copying it.
@@ -244,7 +246,7 @@ class Refiner:
         crop: Crop = "auto",
         compile: bool = False,
         gate: GateOption = None,
-        blend: bool = True,
+        blend: bool = False,
     ) -> None:
         if config is not None and not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
@@ -371,7 +373,7 @@ class Refiner:
         crop: Crop = "auto",
         compile: bool = False,
         gate: GateOption = None,
-        blend: bool = True,
+        blend: bool = False,
     ) -> None:
         check_choice("color", color, COLORS)
         check_choice("box_format", box_format, BOX_FORMATS)

@@ -377,12 +377,12 @@ def export_checkpoint(config: TrainConfig, out_dir: str | Path) -> Path:
 def validate(
     network: AlphaRefineNet, sequences: list[Sequence], config: TrainConfig, device: torch.device
 ) -> tuple[float, float]:
-    """Oracle mean IoU (before, after) on held-out sequences."""
+    """Oracle mean IoU (before, after) on held-out sequences (a blend head blending)."""
     from alpha_refine.eval.oracle import oracle_experiment
     from alpha_refine.refiner import Refiner
 
     was_training = network.training
-    refiner = Refiner.from_network(network, device=device)
+    refiner = Refiner.from_network(network, device=device, blend=True)  # the whole model
     result = oracle_experiment(
         refiner,
         sequences,

@@ -355,6 +355,38 @@ def test_gate_option_names_its_own_results_folder(
     assert is_complete(Path(refined) / "mil+AR+gate", "alpha", 3)
 
 
+def test_blend_option_names_its_own_results_folder(
+    dataset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from alpha_refine import AlphaRefineNet, ModelConfig
+
+    torch.manual_seed(0)
+    network = AlphaRefineNet(ModelConfig(backbone="resnet18", blend_head=True))
+    weights = str(Refiner.from_network(network).save_pretrained(tmp_path / "blend-r18"))
+    out = tmp_path / "out"
+    common: dict[str, Any] = {"refiner": weights, "device": "cpu", "max_frames": 3}
+    off = evaluate_trackers(dataset, ["mil"], out, progress=False, **common)
+    on = evaluate_trackers(dataset, ["mil"], out, blend=True, progress=False, **common)
+    assert off is not None and on is not None
+    assert "blend head: off" in off.table() and "blend head: on" in on.table()
+    assert json.loads((out / "mil+AR" / "run.json").read_text())["blend"] is False
+    assert json.loads((out / "mil+AR+blend" / "run.json").read_text())["blend"] is True
+    assert all(is_complete(out / "mil+AR+blend", n, 3) for n in NAMES)
+    with pytest.raises(ValueError, match="blend: set it on the Refiner"):
+        evaluate_trackers(
+            dataset, ["mil"], out, refiner=runner.load_refiner(weights, "cpu"), blend=True
+        )
+
+    summary = tmp_path / "oracle.json"
+    args = ["oracle", "--dataset", dataset, "--refiner", weights, "--device", "cpu"]
+    args += ["--blend", "on", "--frames-per-sequence", "2", "--no-progress", "--out", str(summary)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert json.loads(summary.read_text())["blend"] is True
+
+
 def test_interrupted_evaluation_resumes_where_it_stopped(
     dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

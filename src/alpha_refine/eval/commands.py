@@ -54,10 +54,22 @@ def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None
         "implausible; docs/reliability.md): on (default thresholds) or off; default: the "
         "weights' default",
     )
+    parser.add_argument(
+        "--blend",
+        choices=("on", "off"),
+        default=None,
+        help="the refiner's blend head, for weights with one (moves each edge of the input box "
+        "only as far as it trusts the refinement; docs/concepts.md): on or off; default: the "
+        "weights' default (off for the embedded model)",
+    )
 
 
 def _gate(args: argparse.Namespace) -> bool | None:
     return None if args.gate is None else args.gate == "on"
+
+
+def _blend(args: argparse.Namespace) -> bool | None:
+    return None if args.blend is None else args.blend == "on"
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +107,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "plots": not args.no_plots,
         "progress": not args.no_progress,
         "gate": _gate(args),
+        "blend": _blend(args),
     }
 
 
@@ -232,7 +245,7 @@ def _oracle(args: argparse.Namespace) -> int:
         raise ValueError("the oracle experiment needs a refiner ('default' or weights)")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    refiner = load_refiner(args.refiner, args.device, _gate(args))
+    refiner = load_refiner(args.refiner, args.device, _gate(args), _blend(args))
     assert refiner is not None
     sequences = load_dataset(args.dataset, names=_names(args.sequences))
     result = oracle_experiment(
@@ -252,6 +265,7 @@ def _oracle(args: argparse.Namespace) -> int:
             "refiner": args.refiner,
             "refiner_fingerprint": refiner_fingerprint(refiner),
             "gate": None if refiner.gate is None else refiner.gate.to_dict(),
+            "blend": refiner.blend and refiner.network.blend_head is not None,
             "scale_jitter": args.scale_jitter,
             "centre_jitter": args.centre_jitter,
             "frames_per_sequence": args.frames_per_sequence,

@@ -96,11 +96,13 @@ def default_convention(dataset: str | SequenceOf[Sequence]) -> str:
     return "pytracking"
 
 
-def refined_folder_name(tracker: str, feedback: str, gate: bool = False) -> str:
+def refined_folder_name(
+    tracker: str, feedback: str, gate: bool = False, blend: bool = False
+) -> str:
     """``<tracker>+AR`` without feedback, ``<tracker>+AR-<feedback>`` with it; ``+gate``
-    appended for a refiner with the safe-refine gate on."""
+    appended for a refiner with the safe-refine gate on, ``+blend`` for one that blends."""
     name = f"{tracker}+AR" if feedback == "none" else f"{tracker}+AR-{feedback}"
-    return f"{name}+gate" if gate else name
+    return name + ("+gate" if gate else "") + ("+blend" if blend else "")
 
 
 def _write_outputs(report: EvalReport, out: Path, plots: bool) -> list[Path]:
@@ -125,17 +127,25 @@ def _missing(folder: Path, sequences: Iterable[Sequence]) -> list[str]:
 
 
 def _resolve_refiner(
-    refiner: RefinerSpec, device: str, gate: bool | None, summarize_only: bool
+    refiner: RefinerSpec,
+    device: str,
+    gate: bool | None,
+    summarize_only: bool,
+    blend: bool | None = None,
 ) -> tuple[Refiner | None, str | None]:
-    """The refiner, loaded even to only score (its gate names the results folder), and its
-    fingerprint (``None`` when only scoring: the results' ``run.json`` has the one they used).
+    """The refiner, loaded even to only score (its gate and blending name the results folder),
+    and its fingerprint (``None`` when only scoring: the results' ``run.json`` has the one they
+    used).
     """
     if isinstance(refiner, Refiner):
-        if gate is not None:
-            raise ValueError("gate: set it on the Refiner given (Refiner(gate=...)), not here")
+        for name, value in (("gate", gate), ("blend", blend)):
+            if value is not None:
+                raise ValueError(
+                    f"{name}: set it on the Refiner given (Refiner({name}=...)), not here"
+                )
         loaded: Refiner | None = refiner
     else:
-        loaded = load_refiner(refiner, device, gate)
+        loaded = load_refiner(refiner, device, gate, blend)
     if loaded is None or summarize_only:
         return loaded, None
     return loaded, refiner_fingerprint(loaded)
@@ -145,11 +155,18 @@ def _gated(refiner: Refiner | None) -> bool:
     return refiner is not None and refiner.gate is not None
 
 
+def _blending(refiner: Refiner | None) -> bool:
+    return refiner is not None and refiner.blend and refiner.network.blend_head is not None
+
+
 def _refiner_notes(refiner: Refiner | None) -> list[str]:
     if refiner is None:
         return []
     gate = "off" if refiner.gate is None else f"on ({refiner.gate.describe()})"
-    return [f"safe-refine gate: {gate}"]
+    notes = [f"safe-refine gate: {gate}"]
+    if refiner.network.blend_head is not None:
+        notes.append(f"blend head: {'on' if refiner.blend else 'off'}")
+    return notes
 
 
 def evaluate_trackers(
@@ -171,10 +188,11 @@ def evaluate_trackers(
     progress: bool = True,
     gate: bool | None = None,
     tracker_models: str | Path | None = None,
+    blend: bool | None = None,
 ) -> EvalReport | None:
     """Run OpenCV base trackers with and without the refiner and compare them.
 
-    Results go to ``<out>/<tracker>/`` and ``<out>/<tracker>+AR[-feedback][+gate]/`` (see
+    Results go to ``<out>/<tracker>/`` and ``<out>/<tracker>+AR[-feedback][+gate][+blend]/`` (see
     :func:`refined_folder_name`); complete sequences are skipped. Without ``shard`` the results
     of all sequences are then scored into an :class:`EvalReport`, also written as
     ``<out>/summary.json``, ``<out>/table.txt`` and ``<out>/success.png``/``precision.png``
@@ -203,6 +221,7 @@ def evaluate_trackers(
         progress: show progress bars.
         gate: turn the refiner's safe-refine gate on (``True``, default thresholds) or off
             (``False``); ``None`` keeps the weights' default. Not with a :class:`Refiner`.
+        blend: the same for the refiner's blend head (weights with one; off by default).
         tracker_models: the folder with the deep trackers' (``nano``, ``vit``, ``dasiamrpn``)
             model files; ``None`` searches ``$ALPHA_REFINE_TRACKER_MODELS`` and the cache folder
             (see :mod:`alpha_refine.trackers.models`). Their SHA-256 go into ``run.json``, so
@@ -221,8 +240,10 @@ def evaluate_trackers(
     label = _refiner_label(refiner)
     models = None if tracker_models is None else str(tracker_models)
     feedbacks = {name: _feedback_for(name, feedback, summarize_only, models) for name in trackers}
-    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only)
-    folders = {n: refined_folder_name(n, feedbacks[n], _gated(loaded)) for n in trackers}
+    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only, blend)
+    folders = {
+        n: refined_folder_name(n, feedbacks[n], _gated(loaded), _blending(loaded)) for n in trackers
+    }
 
     if not summarize_only:
         selected = select_shard(all_sequences, shard)
@@ -256,7 +277,9 @@ def evaluate_trackers(
                         tracker_models=models,
                     )
                 )
-        runner = TaskRunner(dataset, refiner, loaded, device, workers, threads, gate, progress)
+        runner = TaskRunner(
+            dataset, refiner, loaded, device, workers, threads, gate, progress, blend
+        )
         runner.run(tasks, {s.name: s for s in all_sequences})
         if shard is not None:
             return None
@@ -344,6 +367,7 @@ def _run_info(
         "refiner": label,
         "refiner_fingerprint": fingerprint,
         "gate": None if loaded is None or loaded.gate is None else loaded.gate.to_dict(),
+        "blend": _blending(loaded),
         "feedback": feedback,
         "max_frames": max_frames,
         "opencv": cv2.__version__,
@@ -368,14 +392,16 @@ def refine_saved_results(
     plots: bool = True,
     progress: bool = True,
     gate: bool | None = None,
+    blend: bool | None = None,
 ) -> EvalReport | None:
     """Refine the saved results of any tracker, offline, and compare both.
 
     ``results`` holds one file per sequence (``<seq>.txt`` or the got10k toolkit's
     ``<seq>/<seq>_001.txt``), one ``x, y, w, h`` box per frame separated by commas, tabs or
     spaces. The refiner starts on each sequence's first-frame ground truth and refines every
-    later saved box; the refined results go to ``<out>/<name>+AR[+gate]/`` (``name`` defaults
-    to the results folder's name). Sequences without a saved result are left out with a warning.
+    later saved box; the refined results go to ``<out>/<name>+AR[+gate][+blend]/`` (``name``
+    defaults to the results folder's name). Sequences without a saved result are left out with a
+    warning.
 
     No feedback is possible: the saved trajectory was produced without the refiner and cannot
     react to it, so this measures refinement of a fixed trajectory (``feedback="none"``). The
@@ -401,8 +427,8 @@ def refine_saved_results(
     if not sequences:
         raise ValueError(f"{results}: no saved result for any sequence of the dataset")
     label = _refiner_label(refiner)
-    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only)
-    refined_dir = out / refined_folder_name(tracker_name, "none", _gated(loaded))
+    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only, blend)
+    refined_dir = out / refined_folder_name(tracker_name, "none", _gated(loaded), _blending(loaded))
     if not summarize_only:
         info = _run_info(tracker_name, (label, loaded, fingerprint), "none", max_frames)
         claim_folder(refined_dir, info)
@@ -411,7 +437,9 @@ def refine_saved_results(
             for s in select_shard(sequences, shard)
             if not is_complete(refined_dir, s.name, len(s))
         ]
-        runner = TaskRunner(dataset, refiner, loaded, device, workers, threads, gate, progress)
+        runner = TaskRunner(
+            dataset, refiner, loaded, device, workers, threads, gate, progress, blend
+        )
         runner.run(tasks, {s.name: s for s in sequences})
         if shard is not None:
             return None

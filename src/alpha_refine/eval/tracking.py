@@ -53,13 +53,14 @@ RefinerSpec = str | Refiner | None
 
 
 def load_refiner(
-    spec: str | None, device: str = "auto", gate: bool | None = None
+    spec: str | None, device: str = "auto", gate: bool | None = None, blend: bool | None = None
 ) -> Refiner | None:
     """The refiner named on the command line: ``"none"``/``None`` (no refiner), ``"default"``
     (the embedded model) or weights for :meth:`Refiner.from_pretrained` (folder, file, hub id).
 
     ``gate``: ``True``/``False`` turn the safe-refine gate on (default thresholds) or off;
-    ``None`` keeps the weights' default.
+    ``None`` keeps the weights' default. ``blend``: the same for the blend head (weights with
+    one; see :class:`~alpha_refine.Refiner`).
     """
     if spec is None or spec.lower() == "none":
         return None
@@ -68,6 +69,8 @@ def load_refiner(
     options: dict[str, Any] = {"device": device, "precision": "float32"}
     if gate is not None:
         options["gate"] = gate
+    if blend is not None:
+        options["blend"] = blend
     if spec == "default":
         try:
             return Refiner.from_pretrained(**options)
@@ -282,6 +285,7 @@ class _WorkerSetup:
     device: str
     threads: int
     gate: bool | None
+    blend: bool | None = None
 
 
 _worker_state: dict[str, Any] = {}
@@ -296,7 +300,7 @@ def _set_threads(threads: int | None) -> None:
 def _worker_init(setup: _WorkerSetup) -> None:
     _set_threads(setup.threads)
     _worker_state["setup"] = setup
-    _worker_state["refiner"] = load_refiner(setup.refiner, setup.device, setup.gate)
+    _worker_state["refiner"] = load_refiner(setup.refiner, setup.device, setup.gate, setup.blend)
 
 
 def _worker_run(task: Task) -> str:
@@ -318,6 +322,7 @@ class TaskRunner:
     threads: int | None
     gate: bool | None
     progress: bool
+    blend: bool | None = None
 
     def run(self, tasks: list[Task], sequences: dict[str, Sequence]) -> None:
         if not tasks:
@@ -333,7 +338,9 @@ class TaskRunner:
                 "path (each worker process loads its own)"
             )
         threads = 1 if self.threads is None else self.threads
-        setup = _WorkerSetup(self.dataset, self.refiner_spec, self.device, threads, self.gate)
+        setup = _WorkerSetup(
+            self.dataset, self.refiner_spec, self.device, threads, self.gate, self.blend
+        )
         # spawn, not fork: torch and OpenCV thread pools do not survive a fork reliably.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(

@@ -152,10 +152,11 @@ def test_int8_engine_stays_close_to_float32_on_the_trained_model(
     expected = full.search(searches, repeated, with_mask=True)
     for kernel in (repeated, int8_kernels.expand(len(searches), -1, -1, -1)):
         output = quantized.search(searches, kernel, with_mask=True)
-        corners, mask = output[0], output[-1]  # (corners, ..., mask)
-        assert mask is not None and expected[-1] is not None
-        torch.testing.assert_close(corners, expected[0], atol=INT8_CORNER_TOLERANCE_PX, rtol=0)
-        torch.testing.assert_close(mask, expected[-1], atol=INT8_MASK_TOLERANCE, rtol=0)
+        assert output.mask is not None and expected.mask is not None
+        torch.testing.assert_close(
+            output.corners, expected.corners, atol=INT8_CORNER_TOLERANCE_PX, rtol=0
+        )
+        torch.testing.assert_close(output.mask, expected.mask, atol=INT8_MASK_TOLERANCE, rtol=0)
 
 
 # --- the refiner option -------------------------------------------------------------------

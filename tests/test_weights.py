@@ -322,8 +322,9 @@ def test_embedded_default_model_loads_offline(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     refiner = Refiner.from_pretrained(device="cpu")
     assert refiner.config == ModelConfig(
-        backbone="efficientnet_lite0", mask_head=True, heads="light_mask"
+        backbone="efficientnet_lite0", mask_head=True, heads="light_mask", blend_head=True
     )
+    assert not refiner.blend  # the blend head is opt-in (model card)
     assert refiner.weights_info.provenance["source"] == "trained with alpha-refine"
     frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     refiner.initialize(frame, (40, 30, 50, 40))

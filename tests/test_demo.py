@@ -39,3 +39,12 @@ def test_demo_on_a_folder_of_frames(tmp_path: Path) -> None:
     refiner = Refiner.from_network(AlphaRefineNet(ModelConfig(backbone="resnet18")), device="cpu")
     summary = demo(refiner, tmp_path / "out", sequence=folder, progress=False)
     assert "base" not in summary and Path(summary["video"]).exists()
+
+
+def test_demo_command_turns_the_blend_head_on(tmp_path: Path) -> None:
+    from alpha_refine.cli import main
+
+    out = tmp_path / "demo"
+    args = ["demo", "--blend", "on", "--max-frames", "4", "--out", str(out), "--device", "cpu"]
+    assert main(args) == 0
+    assert "blend=on" in json.loads((out / "demo.json").read_text())["refiner"]

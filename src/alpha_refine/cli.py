@@ -120,7 +120,8 @@ def _demo(args: argparse.Namespace) -> int:
     from alpha_refine import demo
     from alpha_refine.eval.runner import load_refiner
 
-    refiner = load_refiner(args.refiner, device=args.device)
+    blend = None if args.blend is None else args.blend == "on"
+    refiner = load_refiner(args.refiner, device=args.device, blend=blend)
     if refiner is None:
         raise ValueError("the demo needs a refiner; --refiner none is not possible here")
     sequence = None
@@ -254,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tracker", default="mil", help="OpenCV base tracker (default: mil)")
     demo.add_argument("--refiner", default="default", help="default | weights folder | hub id")
     demo.add_argument("--device", default="auto")
+    demo.add_argument(
+        "--blend",
+        choices=("on", "off"),
+        default=None,
+        help="the refiner's blend head, for weights with one (docs/concepts.md); default: off",
+    )
     demo.add_argument("--max-frames", type=int, default=300)
     demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
     demo.set_defaults(run=_demo)

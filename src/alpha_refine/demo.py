@@ -225,6 +225,7 @@ def demo(
         "sequence": sequence.name,
         "frames": len(sequence),
         "tracker": tracker,
+        "refiner": repr(refiner),
         "base_ms_per_frame": 1000 * result.base_seconds / frames,
         "refine_ms_per_frame": 1000 * result.refine_seconds / frames,
     }

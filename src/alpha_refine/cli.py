@@ -118,10 +118,10 @@ def _demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from alpha_refine import demo
+    from alpha_refine.eval.commands import blend_option
     from alpha_refine.eval.runner import load_refiner
 
-    blend = None if args.blend is None else args.blend == "on"
-    refiner = load_refiner(args.refiner, device=args.device, blend=blend)
+    refiner = load_refiner(args.refiner, device=args.device, blend=blend_option(args))
     if refiner is None:
         raise ValueError("the demo needs a refiner; --refiner none is not possible here")
     sequence = None
@@ -255,15 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tracker", default="mil", help="OpenCV base tracker (default: mil)")
     demo.add_argument("--refiner", default="default", help="default | weights folder | hub id")
     demo.add_argument("--device", default="auto")
-    demo.add_argument(
-        "--blend",
-        choices=("on", "off"),
-        default=None,
-        help="the refiner's blend head, for weights with one (docs/concepts.md); default: off",
-    )
     demo.add_argument("--max-frames", type=int, default=300)
     demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
     demo.set_defaults(run=_demo)
+
+    from alpha_refine.eval.commands import add_blend_option, add_eval_commands
+
+    add_blend_option(demo)
 
     download = commands.add_parser(
         "download-trackers",
@@ -294,8 +292,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=60.0, help="seconds without data before giving up"
     )
     download.set_defaults(run=_download_trackers)
-
-    from alpha_refine.eval.commands import add_eval_commands
 
     add_eval_commands(commands)  # eval, refine-results, oracle
     return parser

@@ -514,6 +514,11 @@ class Refiner:
         self._gate = as_gate(value)
 
     @property
+    def blends(self) -> bool:
+        """Whether :meth:`refine` blends: ``blend`` is on and the weights have a blend head."""
+        return self.blend and self.network.blend_head is not None
+
+    @property
     def fingerprint(self) -> str:
         """16 hex digits identifying the network's weights (:func:`weights_fingerprint`)."""
         if self._fingerprint is None:
@@ -655,7 +660,7 @@ class Refiner:
         if not np.all(np.isfinite(corners)):
             raise RuntimeError("the network produced non-finite corners; are the weights broken?")
         inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
-        if self.blend and search.blend_summary is not None:
+        if self.blends and search.blend_summary is not None:
             corners = self._blend(search.blend_summary, boxes, inverse, corners)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
         frame_shape = (int(pixels.shape[0]), int(pixels.shape[1]))
@@ -693,13 +698,12 @@ class Refiner:
         into the crops as the refined ones are mapped out, and the refined ``corners``."""
         head = self.network.blend_head
         assert head is not None  # a blend summary comes only from a network with the head
-        device = next(head.parameters()).device
         inputs = convert_boxes(boxes_to_crop(boxes, inverse), "xywh", "xyxy")
-        with torch.inference_mode():
+        with torch.inference_mode():  # the head lives with self.network, on self.device
             blended = head.blend(
-                summary.to(device, torch.float32),
-                torch.from_numpy(inputs).to(device, torch.float32),
-                torch.from_numpy(corners).to(device, torch.float32),
+                summary.to(self.device, torch.float32),
+                torch.from_numpy(inputs).to(self.device, torch.float32),
+                torch.from_numpy(corners).to(self.device, torch.float32),
             )
         return blended.double().cpu().numpy()
 
@@ -734,6 +738,6 @@ class Refiner:
             f"chosen_by={self.backend_reason!r}, color={self.color!r}, "
             f"box_format={self.box_format!r}, "
             f"gate={'on' if self.gate else 'off'}, "
-            f"blend={'on' if self.blend and self.network.blend_head else 'off'}, "
+            f"blend={'on' if self.blends else 'off'}, "
             f"targets={self.num_targets})"
         )

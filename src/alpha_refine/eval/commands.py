@@ -54,6 +54,11 @@ def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None
         "implausible; docs/reliability.md): on (default thresholds) or off; default: the "
         "weights' default",
     )
+    add_blend_option(parser)
+
+
+def add_blend_option(parser: argparse.ArgumentParser) -> None:
+    """``--blend on|off``, read by :func:`blend_option` (also the demo's)."""
     parser.add_argument(
         "--blend",
         choices=("on", "off"),
@@ -68,7 +73,8 @@ def _gate(args: argparse.Namespace) -> bool | None:
     return None if args.gate is None else args.gate == "on"
 
 
-def _blend(args: argparse.Namespace) -> bool | None:
+def blend_option(args: argparse.Namespace) -> bool | None:
+    """``--blend``: ``True``/``False``, or ``None`` for the weights' default."""
     return None if args.blend is None else args.blend == "on"
 
 
@@ -107,7 +113,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "plots": not args.no_plots,
         "progress": not args.no_progress,
         "gate": _gate(args),
-        "blend": _blend(args),
+        "blend": blend_option(args),
     }
 
 
@@ -245,7 +251,7 @@ def _oracle(args: argparse.Namespace) -> int:
         raise ValueError("the oracle experiment needs a refiner ('default' or weights)")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    refiner = load_refiner(args.refiner, args.device, _gate(args), _blend(args))
+    refiner = load_refiner(args.refiner, args.device, _gate(args), blend_option(args))
     assert refiner is not None
     sequences = load_dataset(args.dataset, names=_names(args.sequences))
     result = oracle_experiment(
@@ -265,7 +271,7 @@ def _oracle(args: argparse.Namespace) -> int:
             "refiner": args.refiner,
             "refiner_fingerprint": refiner_fingerprint(refiner),
             "gate": None if refiner.gate is None else refiner.gate.to_dict(),
-            "blend": refiner.blend and refiner.network.blend_head is not None,
+            "blend": refiner.blends,
             "scale_jitter": args.scale_jitter,
             "centre_jitter": args.centre_jitter,
             "frames_per_sequence": args.frames_per_sequence,

@@ -156,7 +156,7 @@ def _gated(refiner: Refiner | None) -> bool:
 
 
 def _blending(refiner: Refiner | None) -> bool:
-    return refiner is not None and refiner.blend and refiner.network.blend_head is not None
+    return refiner is not None and refiner.blends
 
 
 def _refiner_notes(refiner: Refiner | None) -> list[str]:

@@ -135,7 +135,8 @@ class RefinerState:
     """A refiner's targets: what :meth:`Refiner.get_state` returns and ``set_state`` takes.
 
     Attributes:
-        kernels: ``N x C x 8 x 8`` ``float32`` template kernels on the CPU (``None``: no targets).
+        kernels: ``N x C x 8 x 8`` ``float32`` template kernels on the CPU (``None``: no targets);
+            ``N x 2 x C x 8 x 8`` from a refiner with ``flip=True`` (the mirrored view second).
         ids: the ``N`` target ids, in order.
         next_id: the id the next added target gets.
         fingerprint: the weights the kernels were made with (:func:`weights_fingerprint`).
@@ -226,6 +227,11 @@ class Refiner:
             far fewer frames of a strong tracker get worse, at a small cost in mean gain (the
             embedded model's card has both). ``False`` (the default) returns the corner head's
             box as it is. Weights without a blend head ignore it.
+        flip: ``True`` also refines each target in the horizontally mirrored crop (against a
+            mirrored template, made by :meth:`initialize`) and averages the two boxes (and
+            masks), after blending when ``blend`` is on. The two views' errors are only partly
+            the same, so the average is more accurate (the embedded model's card has the
+            figures) for twice the network time. Fixed when the refiner is built.
 
     A refiner is not thread-safe: give each thread (or video) its own, from :meth:`clone`
     to share the prepared network instead of copying it.
@@ -247,6 +253,7 @@ class Refiner:
         compile: bool = False,
         gate: GateOption = None,
         blend: bool = False,
+        flip: bool = False,
     ) -> None:
         if config is not None and not isinstance(config, ModelConfig):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
@@ -270,6 +277,7 @@ class Refiner:
             compile=compile,
             gate=gate,
             blend=blend,
+            flip=flip,
         )
 
     @classmethod
@@ -374,6 +382,7 @@ class Refiner:
         compile: bool = False,
         gate: GateOption = None,
         blend: bool = False,
+        flip: bool = False,
     ) -> None:
         check_choice("color", color, COLORS)
         check_choice("box_format", box_format, BOX_FORMATS)
@@ -381,7 +390,8 @@ class Refiner:
         check_choice("backend", backend, BACKENDS)
         check_choice("precision", precision, REFINER_PRECISIONS)
         check_choice("crop", crop, CROPS)
-        for name, flag in (("return_mask", return_mask), ("compile", compile), ("blend", blend)):
+        flags = {"return_mask": return_mask, "compile": compile, "blend": blend, "flip": flip}
+        for name, flag in flags.items():
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if not (np.isfinite(min_box_size) and min_box_size >= 1.0):
@@ -425,6 +435,7 @@ class Refiner:
         self.crop = crop
         self.gate = gate
         self.blend = blend
+        self._flip = flip
         self.int8_check: Int8Check | None = None
         self._engine: Engine
         if backend == "onnxruntime":
@@ -519,6 +530,12 @@ class Refiner:
         return self.blend and self.network.blend_head is not None
 
     @property
+    def flip(self) -> bool:
+        """Whether :meth:`refine` averages the crop's view with its mirror image (the
+        ``flip`` option; fixed when the refiner is built)."""
+        return self._flip
+
+    @property
     def fingerprint(self) -> str:
         """16 hex digits identifying the network's weights (:func:`weights_fingerprint`)."""
         if self._fingerprint is None:
@@ -555,6 +572,11 @@ class Refiner:
                 f"this refiner's is {self.fingerprint!r}): its template kernels do not fit"
             )
         count = 0 if state.kernels is None else len(state.kernels)
+        if count and state.kernels is not None and state.kernels.ndim != self._kernel_ndim:
+            raise ValueError(
+                f"state has kernels of shape {tuple(state.kernels.shape)}: it was made by a "
+                f"refiner with flip={not self.flip}, this one has flip={self.flip}"
+            )
         ids = np.asarray(state.ids, dtype=np.int64).reshape(-1)
         if len(ids) != count or len(set(ids.tolist())) != count:
             raise ValueError(f"state has {count} kernels but ids {ids.tolist()} (need unique)")
@@ -654,19 +676,13 @@ class Refiner:
                 "(give one box per target, in the order of target_ids)"
             )
         windows = search_windows(boxes)
-        crops = self._crops(pixels, reverse_channels, windows)
-        search = self._engine.search(crops, self._kernels, want_mask)
-        corners = search.corners.double().cpu().numpy()
-        if not np.all(np.isfinite(corners)):
-            raise RuntimeError("the network produced non-finite corners; are the weights broken?")
         inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
-        if self.blends and search.blend_summary is not None:
-            corners = self._blend(search.blend_summary, boxes, inverse, corners)
+        crops = self._crops(pixels, reverse_channels, windows)
+        inputs = convert_boxes(boxes_to_crop(boxes, inverse), "xywh", "xyxy")
+        corners, confidence, probabilities = self._search(crops, inputs, want_mask)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
         frame_shape = (int(pixels.shape[0]), int(pixels.shape[1]))
         refined = clip_boxes(refined, frame_shape, self.min_box_size)
-        confidence = search.confidence.double().cpu().numpy()
-        probabilities = None if search.mask is None else search.mask.float().cpu().numpy()
         gated = np.zeros(len(boxes), dtype=bool)
         if self.gate is not None:
             base = clip_boxes(boxes, frame_shape, self.min_box_size)
@@ -687,18 +703,42 @@ class Refiner:
             )
         return RefineResult(out_boxes, masks, confidence, gated)
 
+    def _search(
+        self, crops: torch.Tensor, inputs: NDArray[np.float64], want_mask: bool
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float32] | None]:
+        """Corners (``N x 4``, crop pixels, blended when :attr:`blends`), confidence (``N``)
+        and mask probabilities (``N x S x S`` or ``None``) for ``N`` crops whose input boxes
+        are ``inputs`` (``x1, y1, x2, y2`` in crop pixels); with :attr:`flip`, the average of
+        the crops' and their mirror images' answers."""
+        assert self._kernels is not None
+        kernels = self._kernels
+        if self.flip:  # one batch: the views first, then their mirror images
+            crops = torch.cat((crops, crops.flip(2)))
+            kernels = torch.cat((kernels[:, 0], kernels[:, 1]))
+            inputs = np.concatenate((inputs, _mirror_corners(inputs)))
+        search = self._engine.search(crops, kernels, want_mask)
+        corners = search.corners.double().cpu().numpy()
+        if not np.all(np.isfinite(corners)):
+            raise RuntimeError("the network produced non-finite corners; are the weights broken?")
+        if self.blends and search.blend_summary is not None:
+            corners = self._blend(search.blend_summary, inputs, corners)
+        confidence = search.confidence.double().cpu().numpy()
+        probabilities = None if search.mask is None else search.mask.float().cpu().numpy()
+        if self.flip:
+            count = len(corners) // 2
+            corners = (corners[:count] + _mirror_corners(corners[count:])) / 2
+            confidence = (confidence[:count] + confidence[count:]) / 2
+            if probabilities is not None:
+                probabilities = (probabilities[:count] + probabilities[count:, :, ::-1]) / 2
+        return corners, confidence, probabilities
+
     def _blend(
-        self,
-        summary: torch.Tensor,
-        boxes: NDArray[np.float64],
-        inverse: NDArray[Any],
-        corners: NDArray[np.float64],
+        self, summary: torch.Tensor, inputs: NDArray[np.float64], corners: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """The blend head's corners (crop pixels, ``N x 4``) between the input boxes, mapped
-        into the crops as the refined ones are mapped out, and the refined ``corners``."""
+        """The blend head's corners (crop pixels, ``N x 4``) between the input boxes'
+        ``inputs`` and the refined ``corners``, both ``x1, y1, x2, y2`` in crop pixels."""
         head = self.network.blend_head
         assert head is not None  # a blend summary comes only from a network with the head
-        inputs = convert_boxes(boxes_to_crop(boxes, inverse), "xywh", "xyxy")
         with torch.inference_mode():  # the head lives with self.network, on self.device
             blended = head.blend(
                 summary.to(self.device, torch.float32),
@@ -707,10 +747,19 @@ class Refiner:
             )
         return blended.double().cpu().numpy()
 
+    @property
+    def _kernel_ndim(self) -> int:
+        return 5 if self.flip else 4
+
     def _template_kernels(self, frame: NDArray[Any], box: ArrayLike) -> torch.Tensor:
+        """``N x C x 8 x 8`` kernels; ``N x 2 x C x 8 x 8`` with :attr:`flip` (mirrored second)."""
         pixels, reverse_channels = frame_pixels(frame, self.color)
         boxes, _ = as_xywh_boxes(box, self.box_format)
-        return self._engine.kernels(self._crops(pixels, reverse_channels, search_windows(boxes)))
+        crops = self._crops(pixels, reverse_channels, search_windows(boxes))
+        if not self.flip:
+            return self._engine.kernels(crops)
+        kernels = self._engine.kernels(torch.cat((crops, crops.flip(2))))
+        return torch.stack((kernels[: len(crops)], kernels[len(crops) :]), dim=1)
 
     def _crops(
         self, pixels: NDArray[Any], reverse_channels: bool, windows: NDArray[np.int64]
@@ -739,5 +788,14 @@ class Refiner:
             f"box_format={self.box_format!r}, "
             f"gate={'on' if self.gate else 'off'}, "
             f"blend={'on' if self.blends else 'off'}, "
+            f"flip={'on' if self.flip else 'off'}, "
             f"targets={self.num_targets})"
         )
+
+
+def _mirror_corners(corners: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x1, y1, x2, y2`` crop corners (``N x 4``) in the horizontally mirrored crop."""
+    mirrored: NDArray[np.float64] = np.stack(
+        (CROP_SIZE - corners[:, 2], corners[:, 1], CROP_SIZE - corners[:, 0], corners[:, 3]), axis=1
+    )
+    return mirrored

@@ -1,7 +1,7 @@
 """The model card's oracle, good-box and mask rows, split by how the ground truth was drawn.
 
     python benchmarks/card_oracle.py --sequences SEQUENCES [--davis DAVIS_ROOT] \\
-        --refiner default --refiner runs/x/latest [--both-blends] [--out card-oracle.json]
+        --refiner default --refiner runs/x/latest [--both-blends] [--flip] [--out card-oracle.json]
 
 For each refiner, on the 7 development held-out sequences (``SEQUENCES`` is the development
 folder, read as ``plain:``) and, with ``--davis``, on the 5 DAVIS-2016 train videos that the
@@ -18,7 +18,9 @@ hand (OTB, VOT, UAV123): the same frames and jitter as the whole set, grouped af
 
 With ``--both-blends``, weights with a blend head are measured a second time with
 ``Refiner(blend=True)`` (the head moving each edge of the input box; off by default), as
-``"W (blend on)"``.
+``"W (blend on)"``. With ``--flip``, every refiner is measured again with ``Refiner(flip=True)``
+(each crop's view averaged with its mirror image), as ``"W (flip on)"`` and
+``"W (blend on, flip on)"``.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     parser.add_argument("--refiner", action="append", required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--both-blends", action="store_true", help="also measure blend=True")
+    parser.add_argument("--flip", action="store_true", help="also measure flip=True")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
@@ -111,11 +114,13 @@ def main(argv: SequenceOf[str] | None = None) -> None:
     results: dict[str, Any] = {}
     runs = []
     for weights in args.refiner:
-        refiner = Refiner.from_pretrained(None if weights == "default" else weights)
-        runs.append((weights, refiner))
-        if args.both_blends and refiner.network.blend_head is not None:
-            runs.append((f"{weights} (blend on)", refiner.clone()))
-            runs[-1][1].blend = True
+        for flip in (False, True) if args.flip else (False,):
+            refiner = Refiner.from_pretrained(None if weights == "default" else weights, flip=flip)
+            runs.append((f"{weights} (flip on)" if flip else weights, refiner))
+            if args.both_blends and refiner.network.blend_head is not None:
+                blended = refiner.clone()
+                blended.blend = True
+                runs.append((f"{weights} (blend on{', flip on' if flip else ''})", blended))
     for weights, refiner in runs:
         rows = measure(
             refiner, development, {s.name: development_groups(s.name) for s in development}

@@ -6,7 +6,8 @@ hits them alike; the first weight set is the baseline every ratio is against. Fo
 times the exported graphs alone (ONNX Runtime float32): the template graph (the trunk) and the
 refine graphs, so the heads' share and the Python around the graphs show. Weights with a blend
 head are also timed with ``blend=True`` (the head runs outside the graphs), against the base's
-box refine.
+box refine, and every weight set with ``flip=True`` (each crop's view and its mirror image, one
+batch of two), box and box with mask.
 
     python benchmarks/default_speed.py --weights src/alpha_refine/default_model,runs/x/final \\
         --threads 1 --runs 60 --out benchmarks/results/default-speed.json
@@ -84,13 +85,19 @@ def main(argv: list[str] | None = None) -> int:
             blending.blend = True
             blending.initialize(frame, boxes)
             calls[f"{weights} | refine box, blend on"] = lambda r=blending: r.refine(frame, moved)
+        flipping = Refiner.from_pretrained(weights, flip=True)
+        flipping.initialize(frame, boxes)
+        calls[f"{weights} | refine box, flip on"] = lambda r=flipping: r.refine(frame, moved)
+        calls[f"{weights} | refine box + mask, flip on"] = lambda r=flipping: r.refine(
+            frame, moved, return_mask=True
+        )
         for name, call in _graph_calls(refiner, frame).items():
             calls[f"{weights} | {name}"] = call
     timed = time_round_robin(calls, torch.device("cpu"), args.warmup, args.runs)
     base = args.weights.split(",")[0]
     for key, stats in timed.items():
         weights, _, what = key.partition(" | ")
-        like = what if f"{base} | {what}" in timed else what.partition(",")[0]
+        like = what.partition(",")[0]  # a blend or flip variant: against the base's plain path
         stats["vs_base"] = stats["median_ms"] / timed[f"{base} | {like}"]["median_ms"]
         print(
             f"{weights:40s} {what:26s} median {stats['median_ms']:6.2f} ms "

@@ -29,7 +29,7 @@ from alpha_refine.data.annotations import read_numbers
 from alpha_refine.data.sequence import Sequence
 from alpha_refine.eval.metrics import evaluate_sequence, summarize
 from alpha_refine.eval.results import read_result_boxes
-from alpha_refine.eval.runner import load_refiner
+from alpha_refine.eval.runner import RefinerOptions, load_refiner
 from alpha_refine.gate import GateConfig, gate_targets
 from alpha_refine.geometry import clip_boxes, iou
 from alpha_refine.trackers import is_valid_box
@@ -48,7 +48,7 @@ def _confidence(
     cache = folder / f"{sequence.name}_confidence.txt"
     if cache.is_file():
         return read_numbers(cache)
-    refiner = load_refiner(refiner_spec, "cpu", gate=False)
+    refiner = load_refiner(refiner_spec, "cpu", RefinerOptions(gate=False))
     assert refiner is not None
     refiner.initialize(sequence.frame(0), sequence.boxes[0])
     confidence = np.full(len(sequence), np.nan)

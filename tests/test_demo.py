@@ -41,10 +41,11 @@ def test_demo_on_a_folder_of_frames(tmp_path: Path) -> None:
     assert "base" not in summary and Path(summary["video"]).exists()
 
 
-def test_demo_command_turns_the_blend_head_on(tmp_path: Path) -> None:
+def test_demo_command_turns_the_blend_head_and_flip_on(tmp_path: Path) -> None:
     from alpha_refine.cli import main
 
     out = tmp_path / "demo"
-    args = ["demo", "--blend", "on", "--max-frames", "4", "--out", str(out), "--device", "cpu"]
-    assert main(args) == 0
-    assert "blend=on" in json.loads((out / "demo.json").read_text())["refiner"]
+    args = ["demo", "--blend", "on", "--flip", "on", "--max-frames", "4", "--out", str(out)]
+    assert main([*args, "--device", "cpu"]) == 0
+    refiner = json.loads((out / "demo.json").read_text())["refiner"]
+    assert "blend=on" in refiner and "flip=on" in refiner

@@ -355,7 +355,7 @@ def test_gate_option_names_its_own_results_folder(
     assert is_complete(Path(refined) / "mil+AR+gate", "alpha", 3)
 
 
-def test_blend_option_names_its_own_results_folder(
+def test_blend_and_flip_options_name_their_own_results_folders(
     dataset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import torch
@@ -374,6 +374,11 @@ def test_blend_option_names_its_own_results_folder(
     assert json.loads((out / "mil+AR" / "run.json").read_text())["blend"] is False
     assert json.loads((out / "mil+AR+blend" / "run.json").read_text())["blend"] is True
     assert all(is_complete(out / "mil+AR+blend", n, 3) for n in NAMES)
+    both = evaluate_trackers(dataset, ["mil"], out, blend=True, flip=True, progress=False, **common)
+    assert both is not None and "mirrored views: on" in both.table()
+    info = json.loads((out / "mil+AR+blend+flip" / "run.json").read_text())
+    assert info["blend"] is True and info["flip"] is True
+    assert all(is_complete(out / "mil+AR+blend+flip", n, 3) for n in NAMES)
     with pytest.raises(ValueError, match="blend: set it on the Refiner"):
         evaluate_trackers(
             dataset, ["mil"], out, refiner=runner.load_refiner(weights, "cpu"), blend=True
@@ -381,10 +386,11 @@ def test_blend_option_names_its_own_results_folder(
 
     summary = tmp_path / "oracle.json"
     args = ["oracle", "--dataset", dataset, "--refiner", weights, "--device", "cpu"]
-    args += ["--blend", "on", "--frames-per-sequence", "2", "--no-progress", "--out", str(summary)]
-    assert main(args) == 0
+    args += ["--blend", "on", "--flip", "on", "--frames-per-sequence", "2", "--no-progress"]
+    assert main([*args, "--out", str(summary)]) == 0
     capsys.readouterr()
-    assert json.loads(summary.read_text())["blend"] is True
+    recorded = json.loads(summary.read_text())
+    assert recorded["blend"] is True and recorded["flip"] is True
 
 
 def test_interrupted_evaluation_resumes_where_it_stopped(

@@ -118,10 +118,10 @@ def _demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from alpha_refine import demo
-    from alpha_refine.eval.commands import blend_option
+    from alpha_refine.eval.commands import refiner_options
     from alpha_refine.eval.runner import load_refiner
 
-    refiner = load_refiner(args.refiner, device=args.device, blend=blend_option(args))
+    refiner = load_refiner(args.refiner, args.device, refiner_options(args))
     if refiner is None:
         raise ValueError("the demo needs a refiner; --refiner none is not possible here")
     sequence = None
@@ -259,9 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
     demo.set_defaults(run=_demo)
 
-    from alpha_refine.eval.commands import add_blend_option, add_eval_commands
+    from alpha_refine.eval.commands import add_eval_commands, add_view_options
 
-    add_blend_option(demo)
+    add_view_options(demo)
 
     download = commands.add_parser(
         "download-trackers",

@@ -11,7 +11,10 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpha_refine.eval.tracking import RefinerOptions
 
 CONVENTION_CHOICES = ("auto", "got10k", "pysot", "pytracking", "lasot")
 FEEDBACK_CHOICES = ("auto", "none", "state", "reinit")
@@ -54,11 +57,12 @@ def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None
         "implausible; docs/reliability.md): on (default thresholds) or off; default: the "
         "weights' default",
     )
-    add_blend_option(parser)
+    add_view_options(parser)
 
 
-def add_blend_option(parser: argparse.ArgumentParser) -> None:
-    """``--blend on|off``, read by :func:`blend_option` (also the demo's)."""
+def add_view_options(parser: argparse.ArgumentParser) -> None:
+    """``--blend on|off`` and ``--flip on|off``, read by :func:`refiner_options` (also the
+    demo's)."""
     parser.add_argument(
         "--blend",
         choices=("on", "off"),
@@ -67,15 +71,26 @@ def add_blend_option(parser: argparse.ArgumentParser) -> None:
         "only as far as it trusts the refinement; docs/concepts.md): on or off; default: the "
         "weights' default (off for the embedded model)",
     )
+    parser.add_argument(
+        "--flip",
+        choices=("on", "off"),
+        default=None,
+        help="also refine each crop's mirror image and average the two (more accurate, twice "
+        "the network time; docs/concepts.md): on or off (the default)",
+    )
 
 
-def _gate(args: argparse.Namespace) -> bool | None:
-    return None if args.gate is None else args.gate == "on"
+def refiner_options(args: argparse.Namespace) -> RefinerOptions:
+    """``--gate`` (where the command has it), ``--blend`` and ``--flip``: on, off or not
+    given (the default)."""
 
+    def switch(name: str) -> bool | None:
+        value = getattr(args, name, None)
+        return None if value is None else value == "on"
 
-def blend_option(args: argparse.Namespace) -> bool | None:
-    """``--blend``: ``True``/``False``, or ``None`` for the weights' default."""
-    return None if args.blend is None else args.blend == "on"
+    from alpha_refine.eval.tracking import RefinerOptions
+
+    return RefinerOptions(switch("gate"), switch("blend"), switch("flip"))
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -112,8 +127,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "summarize_only": args.summarize_only,
         "plots": not args.no_plots,
         "progress": not args.no_progress,
-        "gate": _gate(args),
-        "blend": blend_option(args),
+        **asdict(refiner_options(args)),
     }
 
 
@@ -251,7 +265,7 @@ def _oracle(args: argparse.Namespace) -> int:
         raise ValueError("the oracle experiment needs a refiner ('default' or weights)")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    refiner = load_refiner(args.refiner, args.device, _gate(args), blend_option(args))
+    refiner = load_refiner(args.refiner, args.device, refiner_options(args))
     assert refiner is not None
     sequences = load_dataset(args.dataset, names=_names(args.sequences))
     result = oracle_experiment(
@@ -272,6 +286,7 @@ def _oracle(args: argparse.Namespace) -> int:
             "refiner_fingerprint": refiner_fingerprint(refiner),
             "gate": None if refiner.gate is None else refiner.gate.to_dict(),
             "blend": refiner.blends,
+            "flip": refiner.flip,
             "scale_jitter": args.scale_jitter,
             "centre_jitter": args.centre_jitter,
             "frames_per_sequence": args.frames_per_sequence,

@@ -35,6 +35,7 @@ from alpha_refine.eval.report import (
 )
 from alpha_refine.eval.results import claim_folder, find_result_file, is_complete, read_run_info
 from alpha_refine.eval.tracking import (
+    RefinerOptions,
     RefinerSpec,
     Task,
     TaskRunner,
@@ -60,6 +61,7 @@ from alpha_refine.trackers.models import file_digest
 __all__ = [
     "Comparison",
     "EvalReport",
+    "RefinerOptions",
     "TrackerScores",
     "default_convention",
     "evaluate_trackers",
@@ -97,12 +99,22 @@ def default_convention(dataset: str | SequenceOf[Sequence]) -> str:
 
 
 def refined_folder_name(
-    tracker: str, feedback: str, gate: bool = False, blend: bool = False
+    tracker: str, feedback: str, gate: bool = False, blend: bool = False, flip: bool = False
 ) -> str:
     """``<tracker>+AR`` without feedback, ``<tracker>+AR-<feedback>`` with it; ``+gate``
-    appended for a refiner with the safe-refine gate on, ``+blend`` for one that blends."""
+    appended for a refiner with the safe-refine gate on, ``+blend`` for one that blends,
+    ``+flip`` for one that averages mirrored views."""
     name = f"{tracker}+AR" if feedback == "none" else f"{tracker}+AR-{feedback}"
-    return name + ("+gate" if gate else "") + ("+blend" if blend else "")
+    suffixes = (("+gate", gate), ("+blend", blend), ("+flip", flip))
+    return name + "".join(suffix for suffix, on in suffixes if on)
+
+
+def _folder_name(tracker: str, feedback: str, refiner: Refiner | None) -> str:
+    if refiner is None:
+        return refined_folder_name(tracker, feedback)
+    return refined_folder_name(
+        tracker, feedback, refiner.gate is not None, refiner.blends, refiner.flip
+    )
 
 
 def _write_outputs(report: EvalReport, out: Path, plots: bool) -> list[Path]:
@@ -127,36 +139,20 @@ def _missing(folder: Path, sequences: Iterable[Sequence]) -> list[str]:
 
 
 def _resolve_refiner(
-    refiner: RefinerSpec,
-    device: str,
-    gate: bool | None,
-    summarize_only: bool,
-    blend: bool | None = None,
+    refiner: RefinerSpec, device: str, options: RefinerOptions, summarize_only: bool
 ) -> tuple[Refiner | None, str | None]:
-    """The refiner, loaded even to only score (its gate and blending name the results folder),
-    and its fingerprint (``None`` when only scoring: the results' ``run.json`` has the one they
-    used).
+    """The refiner, loaded even to only score (its options name the results folder), and its
+    fingerprint (``None`` when only scoring: the results' ``run.json`` has the one they used).
     """
     if isinstance(refiner, Refiner):
-        for name, value in (("gate", gate), ("blend", blend)):
-            if value is not None:
-                raise ValueError(
-                    f"{name}: set it on the Refiner given (Refiner({name}=...)), not here"
-                )
+        for name in options.given():
+            raise ValueError(f"{name}: set it on the Refiner given (Refiner({name}=...)), not here")
         loaded: Refiner | None = refiner
     else:
-        loaded = load_refiner(refiner, device, gate, blend)
+        loaded = load_refiner(refiner, device, options)
     if loaded is None or summarize_only:
         return loaded, None
     return loaded, refiner_fingerprint(loaded)
-
-
-def _gated(refiner: Refiner | None) -> bool:
-    return refiner is not None and refiner.gate is not None
-
-
-def _blending(refiner: Refiner | None) -> bool:
-    return refiner is not None and refiner.blends
 
 
 def _refiner_notes(refiner: Refiner | None) -> list[str]:
@@ -166,6 +162,8 @@ def _refiner_notes(refiner: Refiner | None) -> list[str]:
     notes = [f"safe-refine gate: {gate}"]
     if refiner.network.blend_head is not None:
         notes.append(f"blend head: {'on' if refiner.blend else 'off'}")
+    if refiner.flip:
+        notes.append("mirrored views: on")
     return notes
 
 
@@ -189,11 +187,12 @@ def evaluate_trackers(
     gate: bool | None = None,
     tracker_models: str | Path | None = None,
     blend: bool | None = None,
+    flip: bool | None = None,
 ) -> EvalReport | None:
     """Run OpenCV base trackers with and without the refiner and compare them.
 
-    Results go to ``<out>/<tracker>/`` and ``<out>/<tracker>+AR[-feedback][+gate][+blend]/`` (see
-    :func:`refined_folder_name`); complete sequences are skipped. Without ``shard`` the results
+    Results go to ``<out>/<tracker>/`` and ``<out>/<tracker>+AR[-feedback][+gate][+blend][+flip]/``
+    (see :func:`refined_folder_name`); complete sequences are skipped. Without ``shard`` the results
     of all sequences are then scored into an :class:`EvalReport`, also written as
     ``<out>/summary.json``, ``<out>/table.txt`` and ``<out>/success.png``/``precision.png``
     (if matplotlib is installed). With ``shard`` only that shard runs and ``None`` is returned:
@@ -222,6 +221,7 @@ def evaluate_trackers(
         gate: turn the refiner's safe-refine gate on (``True``, default thresholds) or off
             (``False``); ``None`` keeps the weights' default. Not with a :class:`Refiner`.
         blend: the same for the refiner's blend head (weights with one; off by default).
+        flip: the same for averaging each crop's view with its mirror image (off by default).
         tracker_models: the folder with the deep trackers' (``nano``, ``vit``, ``dasiamrpn``)
             model files; ``None`` searches ``$ALPHA_REFINE_TRACKER_MODELS`` and the cache folder
             (see :mod:`alpha_refine.trackers.models`). Their SHA-256 go into ``run.json``, so
@@ -240,10 +240,9 @@ def evaluate_trackers(
     label = _refiner_label(refiner)
     models = None if tracker_models is None else str(tracker_models)
     feedbacks = {name: _feedback_for(name, feedback, summarize_only, models) for name in trackers}
-    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only, blend)
-    folders = {
-        n: refined_folder_name(n, feedbacks[n], _gated(loaded), _blending(loaded)) for n in trackers
-    }
+    options = RefinerOptions(gate, blend, flip)
+    loaded, fingerprint = _resolve_refiner(refiner, device, options, summarize_only)
+    folders = {n: _folder_name(n, feedbacks[n], loaded) for n in trackers}
 
     if not summarize_only:
         selected = select_shard(all_sequences, shard)
@@ -277,9 +276,7 @@ def evaluate_trackers(
                         tracker_models=models,
                     )
                 )
-        runner = TaskRunner(
-            dataset, refiner, loaded, device, workers, threads, gate, progress, blend
-        )
+        runner = TaskRunner(dataset, refiner, loaded, device, workers, threads, options, progress)
         runner.run(tasks, {s.name: s for s in all_sequences})
         if shard is not None:
             return None
@@ -367,7 +364,8 @@ def _run_info(
         "refiner": label,
         "refiner_fingerprint": fingerprint,
         "gate": None if loaded is None or loaded.gate is None else loaded.gate.to_dict(),
-        "blend": _blending(loaded),
+        "blend": loaded is not None and loaded.blends,
+        "flip": loaded is not None and loaded.flip,
         "feedback": feedback,
         "max_frames": max_frames,
         "opencv": cv2.__version__,
@@ -393,13 +391,14 @@ def refine_saved_results(
     progress: bool = True,
     gate: bool | None = None,
     blend: bool | None = None,
+    flip: bool | None = None,
 ) -> EvalReport | None:
     """Refine the saved results of any tracker, offline, and compare both.
 
     ``results`` holds one file per sequence (``<seq>.txt`` or the got10k toolkit's
     ``<seq>/<seq>_001.txt``), one ``x, y, w, h`` box per frame separated by commas, tabs or
     spaces. The refiner starts on each sequence's first-frame ground truth and refines every
-    later saved box; the refined results go to ``<out>/<name>+AR[+gate][+blend]/`` (``name``
+    later saved box; the refined results go to ``<out>/<name>+AR[+gate][+blend][+flip]/`` (``name``
     defaults to the results folder's name). Sequences without a saved result are left out with a
     warning.
 
@@ -427,8 +426,9 @@ def refine_saved_results(
     if not sequences:
         raise ValueError(f"{results}: no saved result for any sequence of the dataset")
     label = _refiner_label(refiner)
-    loaded, fingerprint = _resolve_refiner(refiner, device, gate, summarize_only, blend)
-    refined_dir = out / refined_folder_name(tracker_name, "none", _gated(loaded), _blending(loaded))
+    options = RefinerOptions(gate, blend, flip)
+    loaded, fingerprint = _resolve_refiner(refiner, device, options, summarize_only)
+    refined_dir = out / _folder_name(tracker_name, "none", loaded)
     if not summarize_only:
         info = _run_info(tracker_name, (label, loaded, fingerprint), "none", max_frames)
         claim_folder(refined_dir, info)
@@ -437,9 +437,7 @@ def refine_saved_results(
             for s in select_shard(sequences, shard)
             if not is_complete(refined_dir, s.name, len(s))
         ]
-        runner = TaskRunner(
-            dataset, refiner, loaded, device, workers, threads, gate, progress, blend
-        )
+        runner = TaskRunner(dataset, refiner, loaded, device, workers, threads, options, progress)
         runner.run(tasks, {s.name: s for s in sequences})
         if shard is not None:
             return None

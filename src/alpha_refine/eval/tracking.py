@@ -15,7 +15,7 @@ import multiprocessing
 import time
 from collections.abc import Sequence as SequenceOf
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,35 +52,49 @@ RefinerSpec = str | Refiner | None
 # ----------------------------------------------------------------------------- refiners
 
 
+@dataclass(frozen=True)
+class RefinerOptions:
+    """The :class:`~alpha_refine.Refiner` options the eval commands set: ``True``/``False``
+    turn each on or off, ``None`` keeps the default.
+
+    Attributes:
+        gate: the safe-refine gate (default thresholds when on).
+        blend: the blend head (weights with one).
+        flip: averaging each crop's view with its mirror image.
+    """
+
+    gate: bool | None = None
+    blend: bool | None = None
+    flip: bool | None = None
+
+    def given(self) -> dict[str, bool]:
+        """The options that were set, as keyword arguments for the refiner."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
 def load_refiner(
-    spec: str | None, device: str = "auto", gate: bool | None = None, blend: bool | None = None
+    spec: str | None, device: str = "auto", options: RefinerOptions | None = None
 ) -> Refiner | None:
     """The refiner named on the command line: ``"none"``/``None`` (no refiner), ``"default"``
-    (the embedded model) or weights for :meth:`Refiner.from_pretrained` (folder, file, hub id).
-
-    ``gate``: ``True``/``False`` turn the safe-refine gate on (default thresholds) or off;
-    ``None`` keeps the weights' default. ``blend``: the same for the blend head (weights with
-    one; see :class:`~alpha_refine.Refiner`).
+    (the embedded model) or weights for :meth:`Refiner.from_pretrained` (folder, file, hub id),
+    with ``options`` (:class:`RefinerOptions`) on top of the weights' defaults.
     """
     if spec is None or spec.lower() == "none":
         return None
     # float32 whatever the CPU: evaluation numbers must not depend on whether the machine that
     # ran them had VNNI (where the automatic choice is int8); the backend stays automatic.
-    options: dict[str, Any] = {"device": device, "precision": "float32"}
-    if gate is not None:
-        options["gate"] = gate
-    if blend is not None:
-        options["blend"] = blend
+    settings: dict[str, Any] = {"device": device, "precision": "float32"}
+    settings.update((options or RefinerOptions()).given())
     if spec == "default":
         try:
-            return Refiner.from_pretrained(**options)
+            return Refiner.from_pretrained(**settings)
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f"--refiner default: the embedded model is missing from this install ({error}); "
                 "pass a weights folder, .safetensors file or hub id (for example the training "
                 "run's runs/default-r18/latest), or --refiner none for the base trackers only"
             ) from error
-    return Refiner.from_pretrained(spec, **options)
+    return Refiner.from_pretrained(spec, **settings)
 
 
 # ----------------------------------------------------------------------------- sequences
@@ -284,8 +298,7 @@ class _WorkerSetup:
     refiner: str | None
     device: str
     threads: int
-    gate: bool | None
-    blend: bool | None = None
+    options: RefinerOptions
 
 
 _worker_state: dict[str, Any] = {}
@@ -300,7 +313,7 @@ def _set_threads(threads: int | None) -> None:
 def _worker_init(setup: _WorkerSetup) -> None:
     _set_threads(setup.threads)
     _worker_state["setup"] = setup
-    _worker_state["refiner"] = load_refiner(setup.refiner, setup.device, setup.gate, setup.blend)
+    _worker_state["refiner"] = load_refiner(setup.refiner, setup.device, setup.options)
 
 
 def _worker_run(task: Task) -> str:
@@ -320,9 +333,8 @@ class TaskRunner:
     device: str
     workers: int
     threads: int | None
-    gate: bool | None
+    options: RefinerOptions
     progress: bool
-    blend: bool | None = None
 
     def run(self, tasks: list[Task], sequences: dict[str, Sequence]) -> None:
         if not tasks:
@@ -338,9 +350,7 @@ class TaskRunner:
                 "path (each worker process loads its own)"
             )
         threads = 1 if self.threads is None else self.threads
-        setup = _WorkerSetup(
-            self.dataset, self.refiner_spec, self.device, threads, self.gate, self.blend
-        )
+        setup = _WorkerSetup(self.dataset, self.refiner_spec, self.device, threads, self.options)
         # spawn, not fork: torch and OpenCV thread pools do not survive a fork reliably.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(

@@ -145,7 +145,9 @@ def _resolve_refiner(
     fingerprint (``None`` when only scoring: the results' ``run.json`` has the one they used).
     """
     if isinstance(refiner, Refiner):
-        for name in options.given():
+        given = list(options.given())
+        if given:
+            name = given[0]
             raise ValueError(f"{name}: set it on the Refiner given (Refiner({name}=...)), not here")
         loaded: Refiner | None = refiner
     else:

@@ -290,3 +290,25 @@ def test_a_zero_backbone_learning_rate_freezes_the_trunk(tmp_path: Path) -> None
         if name.startswith("backbone.") and "running_" not in name and "num_batches" not in name:
             assert torch.equal(trained[name], value), name
     assert any(not torch.equal(trained[k], v) for k, v in initial.items() if k.startswith("corner"))
+
+
+def test_flip_probability_mirrors_the_whole_pair_and_leaves_other_draws_alone() -> None:
+    from alpha_refine.train.sampling import SamplingConfig
+
+    sequences = SyntheticSequences(3, SyntheticConfig(length=15, frame_size=(120, 160))).sequences()
+
+    def items(config: SamplingConfig) -> list[dict[str, torch.Tensor]]:
+        pairs = TrainingPairs([Source("synthetic", sequences)], 6, seed=3, config=config)
+        return [pairs[i] for i in range(6)]
+
+    plain, mirrored = items(SamplingConfig()), items(SamplingConfig(flip_probability=1.0))
+    for a, b in zip(plain, mirrored, strict=True):
+        for key in ("template", "search", "mask"):
+            assert torch.equal(b[key], a[key].flip(1))
+        for key in ("corners", "input_corners"):
+            x1, y1, x2, y2 = a[key].tolist()
+            assert b[key].tolist() == pytest.approx([256 - x2, y1, 256 - x1, y2], abs=1e-4)
+    # Off by default, and drawn last: the same pairs as before the option existed.
+    half = items(SamplingConfig(flip_probability=0.5))
+    flipped = [not torch.equal(h["search"], p["search"]) for h, p in zip(half, plain, strict=True)]
+    assert any(flipped) and not all(flipped)

@@ -9,10 +9,11 @@ from the same image, as two independent views (rotation about the target, resolu
 blur, grey; shift, scale and aspect come from the test crop's box jitter, since a window
 proportional to the box undoes them for the reference crop).
 
-Three options go beyond the published recipe, all off by default: a share of test crops jittered
+Four options go beyond the published recipe, all off by default: a share of test crops jittered
 only slightly (``small_jitter_probability``), so the network learns to leave good boxes alone,
-jitter factors drawn from a range (``jitter_range``), and colour jitter and blur for video pairs
-too.
+jitter factors drawn from a range (``jitter_range``), colour jitter and blur for video pairs
+too, and pairs mirrored left to right (``flip_probability``: template, search crop, mask and
+boxes alike).
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so a run resumed from a checkpoint
 sees exactly the data it would have seen.
@@ -59,6 +60,8 @@ class SamplingConfig:
     # Colour jitter strength and blur probability for every crop (0: the published recipe).
     colour_jitter: float = 0.0
     blur_probability: float = 0.0
+    # Mirror the whole pair (both crops, the mask and the boxes) left to right.
+    flip_probability: float = 0.0
     # Still images: each view rotated by U(-r, r) degrees (masked sources only) and resized by
     # U(min_scale, 1); colour jitter and blur at least at these levels.
     still_rotation: float = 10.0
@@ -177,14 +180,26 @@ def make_pair(
         mask_crop = np.zeros((CROP_SIZE, CROP_SIZE), np.float32)
     else:
         mask_crop = crop_and_resize(mask.astype(np.float32)[..., None], window)[..., 0]
+    corners = np.array([x, y, x + w, y + h])
+    input_corners = np.array([jx, jy, jx + jw, jy + jh])
+    # Drawn last, and only when on, so pairs of configs without it are unchanged.
+    if config.flip_probability > 0 and rng.random() < config.flip_probability:
+        template, search, mask_crop = (a[:, ::-1] for a in (template, search, mask_crop))
+        corners, input_corners = _mirror_corners(corners), _mirror_corners(input_corners)
     return {
-        "template": torch.from_numpy(template),
-        "search": torch.from_numpy(search),
-        "corners": torch.tensor([x, y, x + w, y + h], dtype=torch.float32),
-        "input_corners": torch.tensor([jx, jy, jx + jw, jy + jh], dtype=torch.float32),
+        "template": torch.from_numpy(np.ascontiguousarray(template)),
+        "search": torch.from_numpy(np.ascontiguousarray(search)),
+        "corners": torch.tensor(corners, dtype=torch.float32),
+        "input_corners": torch.tensor(input_corners, dtype=torch.float32),
         "mask": torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32)),
         "has_mask": torch.tensor(mask is not None),
     }
+
+
+def _mirror_corners(corners: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x1, y1, x2, y2`` in crop pixels, in the crop mirrored left to right."""
+    x1, y1, x2, y2 = corners
+    return np.array([CROP_SIZE - x2, y1, CROP_SIZE - x1, y2])
 
 
 def _still_view(

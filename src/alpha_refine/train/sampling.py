@@ -184,7 +184,7 @@ def make_pair(
     input_corners = np.array([jx, jy, jx + jw, jy + jh])
     # Drawn last, and only when on, so pairs of configs without it are unchanged.
     if config.flip_probability > 0 and rng.random() < config.flip_probability:
-        template, search, mask_crop = (a[:, ::-1] for a in (template, search, mask_crop))
+        template, search, mask_crop = template[:, ::-1], search[:, ::-1], mask_crop[:, ::-1]
         corners, input_corners = _mirror_corners(corners), _mirror_corners(input_corners)
     return {
         "template": torch.from_numpy(np.ascontiguousarray(template)),

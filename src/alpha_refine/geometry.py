@@ -249,6 +249,14 @@ def boxes_from_crop(
     )
 
 
+def mirror_crop_corners(corners_xyxy: ArrayLike, size: int = CROP_SIZE) -> FloatArray:
+    """``x1, y1, x2, y2`` crop-pixel corners (``(..., 4)``) in the crop mirrored left to
+    right: ``size - x2, y1, size - x1, y2``."""
+    corners = _as_float_boxes(corners_xyxy)
+    x1, y1, x2, y2 = np.moveaxis(corners, -1, 0)
+    return np.stack((size - x2, y1, size - x1, y2), axis=-1)
+
+
 def _linear_taps(
     first: int, stop: int, origin: int, window: int, source: int
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:

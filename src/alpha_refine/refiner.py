@@ -38,6 +38,7 @@ from alpha_refine.geometry import (
     clip_boxes,
     convert_boxes,
     crop_and_resize,
+    mirror_crop_corners,
     paste_mask,
     published_inverse_windows,
     search_windows,
@@ -679,7 +680,9 @@ class Refiner:
         windows = search_windows(boxes)
         inverse = windows if self.geometry == "exact" else published_inverse_windows(boxes)
         crops = self._crops(pixels, reverse_channels, windows)
-        inputs = convert_boxes(boxes_to_crop(boxes, inverse), "xywh", "xyxy")
+        inputs = None  # the input boxes in the crops: only blending reads them
+        if self.blends:
+            inputs = convert_boxes(boxes_to_crop(boxes, inverse), "xywh", "xyxy")
         corners, confidence, probabilities = self._search(crops, inputs, want_mask)
         refined = boxes_from_crop(convert_boxes(corners, "xyxy", "xywh"), inverse)
         frame_shape = (int(pixels.shape[0]), int(pixels.shape[1]))
@@ -705,29 +708,30 @@ class Refiner:
         return RefineResult(out_boxes, masks, confidence, gated)
 
     def _search(
-        self, crops: torch.Tensor, inputs: NDArray[np.float64], want_mask: bool
+        self, crops: torch.Tensor, inputs: NDArray[np.float64] | None, want_mask: bool
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float32] | None]:
         """Corners (``N x 4``, crop pixels, blended when :attr:`blends`), confidence (``N``)
         and mask probabilities (``N x S x S`` or ``None``) for ``N`` crops whose input boxes
-        are ``inputs`` (``x1, y1, x2, y2`` in crop pixels); with :attr:`flip`, the average of
-        the crops' and their mirror images' answers."""
+        are ``inputs`` (``x1, y1, x2, y2`` in crop pixels; ``None`` when not blending); with
+        :attr:`flip`, the average of the crops' and their mirror images' answers."""
         assert self._kernels is not None
         kernels = self._kernels
         if self.flip:  # one batch: the views first, then their mirror images
             crops = torch.cat((crops, crops.flip(2)))
             kernels = torch.cat((kernels[:, 0], kernels[:, 1]))
-            inputs = np.concatenate((inputs, _mirror_corners(inputs)))
+            if inputs is not None:
+                inputs = np.concatenate((inputs, mirror_crop_corners(inputs)))
         search = self._engine.search(crops, kernels, want_mask)
         corners = search.corners.double().cpu().numpy()
         if not np.all(np.isfinite(corners)):
             raise RuntimeError("the network produced non-finite corners; are the weights broken?")
-        if self.blends and search.blend_summary is not None:
+        if inputs is not None and search.blend_summary is not None:
             corners = self._blend(search.blend_summary, inputs, corners)
         confidence = search.confidence.double().cpu().numpy()
         probabilities = None if search.mask is None else search.mask.float().cpu().numpy()
         if self.flip:
             count = len(corners) // 2
-            corners = (corners[:count] + _mirror_corners(corners[count:])) / 2
+            corners = (corners[:count] + mirror_crop_corners(corners[count:])) / 2
             confidence = (confidence[:count] + confidence[count:]) / 2
             if probabilities is not None:
                 probabilities = (probabilities[:count] + probabilities[count:, :, ::-1]) / 2
@@ -790,11 +794,3 @@ class Refiner:
             f"flip={'on' if self.flip else 'off'}, "
             f"targets={self.num_targets})"
         )
-
-
-def _mirror_corners(corners: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``x1, y1, x2, y2`` crop corners (``N x 4``) in the horizontally mirrored crop."""
-    mirrored: NDArray[np.float64] = np.stack(
-        (CROP_SIZE - corners[:, 2], corners[:, 1], CROP_SIZE - corners[:, 0], corners[:, 3]), axis=1
-    )
-    return mirrored

@@ -38,7 +38,13 @@ from alpha_refine.data.augment import (
     warp_view,
 )
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.geometry import CROP_SIZE, boxes_to_crop, crop_and_resize, search_windows
+from alpha_refine.geometry import (
+    CROP_SIZE,
+    boxes_to_crop,
+    crop_and_resize,
+    mirror_crop_corners,
+    search_windows,
+)
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,7 @@ def make_pair(
     # Drawn last, and only when on, so pairs of configs without it are unchanged.
     if config.flip_probability > 0 and rng.random() < config.flip_probability:
         template, search, mask_crop = template[:, ::-1], search[:, ::-1], mask_crop[:, ::-1]
-        corners, input_corners = _mirror_corners(corners), _mirror_corners(input_corners)
+        corners, input_corners = mirror_crop_corners(corners), mirror_crop_corners(input_corners)
     return {
         "template": torch.from_numpy(np.ascontiguousarray(template)),
         "search": torch.from_numpy(np.ascontiguousarray(search)),
@@ -194,12 +200,6 @@ def make_pair(
         "mask": torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32)),
         "has_mask": torch.tensor(mask is not None),
     }
-
-
-def _mirror_corners(corners: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``x1, y1, x2, y2`` in crop pixels, in the crop mirrored left to right."""
-    x1, y1, x2, y2 = corners
-    return np.array([CROP_SIZE - x2, y1, CROP_SIZE - x1, y2])
 
 
 def _still_view(

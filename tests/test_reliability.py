@@ -16,13 +16,13 @@ import pytest
 import torch
 
 import alpha_refine._atomic
-from alpha_refine import AlphaRefineNet, ModelConfig, Refiner, RefineResult
+from alpha_refine import AlphaRefineNet, ModelConfig, Refiner, RefineResult, RefinerState
 from alpha_refine._atomic import WriteError, write_atomic
 from alpha_refine.cli import main
 from alpha_refine.gate import GateConfig, as_gate, crop_mask_boxes, gate_targets
 from alpha_refine.geometry import clip_boxes
 from alpha_refine.model.heads import corner_confidence
-from alpha_refine.refiner import PRETRAINED_GATE, RefinerState
+from alpha_refine.refiner import PRETRAINED_GATE
 from alpha_refine.weights import WeightsError, load_weights_file, save_weights
 from fake_published import save_training_checkpoint
 

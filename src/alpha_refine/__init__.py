@@ -16,7 +16,8 @@ from alpha_refine.geometry import (
     threshold_mask,
 )
 from alpha_refine.model import AlphaRefineNet
-from alpha_refine.refiner import RandomWeightsWarning, Refiner, RefineResult, RefinerState
+from alpha_refine.refiner import RandomWeightsWarning, Refiner
+from alpha_refine.state import RefineResult, RefinerState
 
 __version__ = "0.1.0.dev0"
 

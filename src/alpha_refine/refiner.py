@@ -1,9 +1,10 @@
 """The public API: a stateful refiner that any tracker calls once per frame.
 
-A little over 600 lines because it is the whole public surface in one place (construction from
-weights or a network, state, targets, ``refine``) with its docstrings; the work is delegated to
-:mod:`alpha_refine.geometry`, :mod:`alpha_refine.runtime`, :mod:`alpha_refine.gate` and
-:mod:`alpha_refine.weights` (docs/concepts.md, "The layout").
+The refiner holds its options, its targets and the per-frame path (crops, search, blend, flip,
+gate, mapping back to the frame). The work is delegated: the engine is chosen and built by
+:mod:`alpha_refine.runtime.build`, results and saved states are :mod:`alpha_refine.state`, and
+:mod:`alpha_refine.geometry`, :mod:`alpha_refine.gate` and :mod:`alpha_refine.weights` do the
+rest (docs/concepts.md, "The layout").
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import copy
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +26,6 @@ from alpha_refine._inputs import (
     COLORS,
     as_xywh_boxes,
     check_choice,
-    resolve_device,
 )
 from alpha_refine.config import ModelConfig
 from alpha_refine.gate import GateConfig, as_gate, crop_mask_boxes, gate_targets
@@ -44,16 +43,14 @@ from alpha_refine.geometry import (
     search_windows,
 )
 from alpha_refine.model.network import AlphaRefineNet
-from alpha_refine.runtime import graphs as onnx_graphs
+from alpha_refine.runtime.build import Backend, Precision, build_engine
 from alpha_refine.runtime.crop import batched_crop, frame_pixels
-from alpha_refine.runtime.engine import PRECISIONS, Engine, TorchEngine
-from alpha_refine.runtime.select import BackendFallbackWarning, choose_backend
+from alpha_refine.runtime.engine import Engine
+from alpha_refine.state import RefineResult, RefinerState
 from alpha_refine.weights.store import (
     WeightsInfo,
     load_pretrained,
-    load_state_file,
     push_to_hub,
-    save_state_file,
     save_weights,
     weights_fingerprint,
 )
@@ -63,12 +60,8 @@ if TYPE_CHECKING:
 
 Geometry = Literal["exact", "published"]
 GEOMETRIES: tuple[str, ...] = ("exact", "published")
-Backend = Literal["auto", "torch", "onnxruntime"]
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 Crop = Literal["auto", "opencv", "device"]
 CROPS: tuple[str, ...] = ("auto", "opencv", "device")
-Precision = Literal["auto", "float32", "float16", "bfloat16", "int8"]
-REFINER_PRECISIONS: tuple[str, ...] = ("auto", *PRECISIONS, "int8")  # int8: ONNX Runtime only
 
 
 class RandomWeightsWarning(UserWarning):
@@ -80,86 +73,6 @@ class RandomWeightsWarning(UserWarning):
 PRETRAINED_GATE: GateConfig | None = None
 
 GateOption = GateConfig | Mapping[str, Any] | bool | None
-
-
-class RefineResult(tuple[NDArray[np.float64], NDArray[np.float32] | None]):
-    """What :meth:`Refiner.refine` returns; unpacks as ``box, mask = result``.
-
-    Attributes:
-        box: refined box(es) in the refiner's ``box_format`` and frame pixels, ``float64``:
-            shape ``(4,)`` for one target, ``(N, 4)`` for ``N``. Always finite, inside the frame,
-            with positive width and height.
-        mask: ``None`` unless a mask was asked for; then foreground probabilities in ``[0, 1]``,
-            ``float32``, full frame size: ``(H, W)`` for one target, ``(N, H, W)`` for ``N``.
-            Binarise with :func:`alpha_refine.threshold_mask`.
-        confidence: how sharply the network's corner maps peak, in ``[0, 1]``
-            (:func:`~alpha_refine.model.heads.corner_confidence`), ``float64``: shape ``()``
-            for one target, ``(N,)`` for ``N``. Low values mean the network is unsure.
-        gated: ``bool``, same shape: the safe-refine gate kept the input box (clipped to the
-            frame) because the refined one looked implausible; always false without a gate.
-    """
-
-    confidence: NDArray[np.float64]
-    gated: NDArray[np.bool_]
-
-    def __new__(
-        cls,
-        box: NDArray[np.float64],
-        mask: NDArray[np.float32] | None,
-        confidence: NDArray[np.float64],
-        gated: NDArray[np.bool_],
-    ) -> RefineResult:
-        result = super().__new__(cls, (box, mask))
-        result.confidence = confidence
-        result.gated = gated
-        return result
-
-    def __getnewargs__(self) -> tuple[Any, ...]:  # copy and pickle
-        return (self.box, self.mask, self.confidence, self.gated)
-
-    @property
-    def box(self) -> NDArray[np.float64]:
-        return self[0]
-
-    @property
-    def mask(self) -> NDArray[np.float32] | None:
-        return self[1]
-
-    def __repr__(self) -> str:
-        return (
-            f"RefineResult(box={self.box!r}, mask={self.mask!r}, "
-            f"confidence={self.confidence!r}, gated={self.gated!r})"
-        )
-
-
-@dataclass(frozen=True)
-class RefinerState:
-    """A refiner's targets: what :meth:`Refiner.get_state` returns and ``set_state`` takes.
-
-    Attributes:
-        kernels: ``N x C x 8 x 8`` ``float32`` template kernels on the CPU (``None``: no targets);
-            ``N x 2 x C x 8 x 8`` from a refiner with ``flip=True`` (the mirrored view second).
-        ids: the ``N`` target ids, in order.
-        next_id: the id the next added target gets.
-        fingerprint: the weights the kernels were made with (:func:`weights_fingerprint`).
-    """
-
-    kernels: torch.Tensor | None
-    ids: NDArray[np.int64]
-    next_id: int
-    fingerprint: str
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the state to a ``.safetensors`` file (atomically); returns the path."""
-        return save_state_file(
-            path, self.kernels, self.ids, self.next_id, {"fingerprint": self.fingerprint}
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> RefinerState:
-        """Read a state written by :meth:`save`."""
-        kernels, ids, next_id, metadata = load_state_file(path)
-        return cls(kernels, ids, next_id, metadata.get("fingerprint", ""))
 
 
 class Refiner:
@@ -389,8 +302,6 @@ class Refiner:
         check_choice("color", color, COLORS)
         check_choice("box_format", box_format, BOX_FORMATS)
         check_choice("geometry", geometry, GEOMETRIES)
-        check_choice("backend", backend, BACKENDS)
-        check_choice("precision", precision, REFINER_PRECISIONS)
         check_choice("crop", crop, CROPS)
         flags = {"return_mask": return_mask, "compile": compile, "blend": blend, "flip": flip}
         for name, flag in flags.items():
@@ -400,105 +311,31 @@ class Refiner:
             raise ValueError(f"min_box_size must be a finite number >= 1 pixel, got {min_box_size}")
         if return_mask and network.mask_head is None:
             raise ValueError("return_mask=True needs a network with a mask head")
-        int8_fallback = precision == "auto"  # int8 only if its check passes
-        if backend == "auto" or precision == "auto":
-            wanted = resolve_device(device)
-            choice = choose_backend(
-                wanted.type,
-                backend,
-                precision,
-                compile,
-                onnx_graphs.onnx_available(),
-            )
-            backend, precision = choice.backend, choice.precision  # type: ignore[assignment]
-            self.backend_reason = choice.reason
-        else:
-            self.backend_reason = "explicit"
-        if backend == "onnxruntime":
-            if device != "auto" and resolve_device(device).type != "cpu":
-                raise ValueError("backend='onnxruntime' runs on the CPU; use device='cpu'")
-            if precision not in ("float32", "int8") or compile:
-                raise ValueError(
-                    "backend='onnxruntime' supports only precision='float32' or 'int8' and "
-                    "compile=False"
-                )
-            device = "cpu"
-        elif precision == "int8":
-            raise ValueError("precision='int8' needs backend='onnxruntime' (CPU)")
-        self.device = resolve_device(device)
-        self.network = network.to(self.device).eval()
+        built = build_engine(
+            network, device=device, backend=backend, precision=precision, compile=compile
+        )
+        self._engine: Engine = built.engine
+        self.device = built.device
+        self.backend = built.backend
+        self.precision = built.precision
+        self.backend_reason = built.reason
+        self.int8_check: Int8Check | None = built.int8_check
+        self.network = network
         self.color = color
         self.box_format = box_format
         self.return_mask = return_mask
         self.min_box_size = float(min_box_size)
         self.geometry = geometry
-        self.backend = backend
-        self.precision = precision
         self.crop = crop
         self.gate = gate
         self.blend = blend
         self._flip = flip
-        self.int8_check: Int8Check | None = None
-        self._engine: Engine
-        if backend == "onnxruntime":
-            self._engine = self._onnx_engine(network, precision, int8_fallback)
-        if backend == "torch":
-            assert precision in PRECISIONS  # int8 refused, auto resolved above
-            self._engine = TorchEngine(
-                network,
-                self.device,
-                precision=precision,  # type: ignore[arg-type]
-                compile=compile,
-            )
         self._device_crop = crop == "device" or (crop == "auto" and self.device.type == "cuda")
         self._kernels: torch.Tensor | None = None
         self._ids: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._next_id = 0
         self._fingerprint: str | None = None
         self.weights_info = WeightsInfo(model=network.config)
-
-    def _onnx_engine(
-        self, network: AlphaRefineNet, precision: str, int8_fallback: bool = False
-    ) -> Engine:
-        """The ONNX Runtime engine; when it was chosen automatically, a failure to build it
-        falls back to torch with one warning rather than failing the refiner.
-
-        int8 graphs come with the int8 check's verdict (:mod:`alpha_refine.runtime.guard`):
-        ``int8_fallback`` (int8 chosen by ``precision="auto"``) takes float32 when it failed; an
-        explicit ``precision="int8"`` keeps int8 and warns. Either way the reason says so.
-        """
-        from alpha_refine.runtime.onnx_engine import OnnxRuntimeEngine
-
-        engine_precision: Literal["float32", "int8"] = "int8" if precision == "int8" else "float32"
-        try:
-            engine = OnnxRuntimeEngine.from_network(
-                network, precision=engine_precision, int8_fallback=int8_fallback
-            )
-        except Exception as error:  # any exporter failure: the torch path still works
-            if not self.backend_reason.startswith("auto"):
-                raise  # asked for explicitly: the caller should see why it failed
-            warnings.warn(
-                f"backend='auto' falls back to torch: building the ONNX Runtime engine failed "
-                f"({type(error).__name__}: {error})",
-                BackendFallbackWarning,
-                stacklevel=4,
-            )
-            self.backend, self.precision = "torch", "float32"
-            self.backend_reason = "auto: onnxruntime failed"
-            return TorchEngine(network, self.device)
-        check = self.int8_check = engine.int8_check
-        if check is not None:
-            if engine.precision != "int8":
-                self.precision = "float32"
-                self.backend_reason += f", float32: {check.summary()}"
-            else:
-                self.backend_reason += f", {check.summary()}"
-            if engine.precision == "int8":
-                check.warn_if_failed(
-                    "precision='int8' for these weights (precision='auto' would use float32)",
-                    stacklevel=4,
-                )
-        return engine
 
     @property
     def config(self) -> ModelConfig:

@@ -11,13 +11,15 @@ module                            job
 :mod:`~.guard`                    the int8 check: int8 against float32, for these weights
 :mod:`~.onnx_engine`              the ONNX Runtime engine (graphs from the cache or exported)
 :mod:`~.select`                   what ``backend="auto"``/``precision="auto"`` pick here
+:mod:`~.build`                    the refiner's engine: options resolved, engine built, fallback
 :mod:`~.cache`                    the on-disk cache of exported and quantized graphs
 :mod:`~.ship`                     int8 calibration ranges shipped for the embedded model
 ================================  =============================================================
 
 Imports run one way: ``crop``, ``graphs``, ``engine``, ``select`` and ``cache`` need nothing
 here, ``quantize`` and ``guard`` need ``graphs``, ``export`` needs ``engine``, ``graphs`` and
-``quantize``, ``ship`` needs ``graphs``, ``quantize`` and ``export``, and ``onnx_engine`` needs
-``engine``, ``graphs``, ``cache``, ``select``, ``guard``, ``export``, ``quantize`` and ``ship``.
+``quantize``, ``ship`` needs ``graphs``, ``quantize`` and ``export``, ``onnx_engine`` needs
+``engine``, ``graphs``, ``cache``, ``select``, ``guard``, ``export``, ``quantize`` and ``ship``,
+and ``build`` needs ``engine``, ``graphs``, ``select`` and (lazily) ``onnx_engine``.
 The public ONNX entry point stays :mod:`alpha_refine.onnx`.
 """

@@ -92,6 +92,11 @@ def _train(args: argparse.Namespace) -> int:
 
         print(f"weights: {export_checkpoint(config, args.export)}")
         return 0
+    if args.cache_only:
+        from alpha_refine.train.loop import build_cache
+
+        print(f"feature cache: {build_cache(config)}")
+        return 0
     final = train(
         config,
         resume=args.resume,
@@ -259,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
     demo.set_defaults(run=_demo)
 
+    trainer.add_argument(
+        "--cache-only",
+        action="store_true",
+        help="build or finish the config's [features] cache and exit (resumable)",
+    )
     from alpha_refine.eval.commands import add_eval_commands, add_view_options
 
     add_view_options(demo)

@@ -85,16 +85,25 @@ class AlphaRefineNet(nn.Module):
         if with_mask and self.mask_head is None:
             raise RuntimeError("this network has no mask head (config.mask_head is False)")
         features = self.backbone(search)
-        fused = self.fusion(kernel, features.layer3)
+        fused, output = self.refine_layer3(features.layer3, kernel)
+        if with_mask:
+            assert self.mask_adjust is not None and self.mask_head is not None
+            adjusted = self.mask_adjust(features)
+            mask_logits = self.mask_head(fused, adjusted, output_size=search.shape[-1])
+            output = output._replace(mask_logits=mask_logits)
+        return output
+
+    def refine_layer3(
+        self, search_layer3: Tensor, kernel: Tensor
+    ) -> tuple[Tensor, RefinementOutput]:
+        """The fused map and the box outputs (no mask) from the trunk's stride-16 features
+        ``N x C x 16 x 16``: everything a box depends on after the trunk, which is what training
+        on a frozen trunk's cached features (:mod:`alpha_refine.train.features`) runs."""
+        fused = self.fusion(kernel, search_layer3)
         top_left, bottom_right = self.corner_head(fused)
         corners = torch.cat((soft_argmax(top_left), soft_argmax(bottom_right)), dim=1)
         corner_scores = torch.cat((top_left, bottom_right), dim=1)
         blend_summary = None
         if self.blend_head is not None:
             blend_summary = self.blend_head.summarise(fused, corner_scores)
-        mask_logits = None
-        if with_mask:
-            assert self.mask_adjust is not None and self.mask_head is not None
-            adjusted = self.mask_adjust(features)
-            mask_logits = self.mask_head(fused, adjusted, output_size=search.shape[-1])
-        return RefinementOutput(corners, mask_logits, corner_scores, blend_summary)
+        return fused, RefinementOutput(corners, None, corner_scores, blend_summary)

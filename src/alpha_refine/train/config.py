@@ -33,7 +33,7 @@ Example (every key optional; defaults follow the published recipe)::
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,29 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class FeatureCacheConfig:
+    """Train the fusion and box heads on a frozen trunk's cached features
+    (:mod:`alpha_refine.train.features`). Off while ``dir`` is empty."""
+
+    dir: str = ""  # the cache folder (built when missing; never committed)
+    pairs: int = 20000  # pairs in the cache
+    shard_size: int = 500  # pairs per shard file (the unit a build resumes by)
+    seed: int = 1  # the cached pairs are TrainingPairs items of epoch 0 with this seed
+
+    def __post_init__(self) -> None:
+        if self.pairs < 1 or self.shard_size < 1:
+            raise ValueError(
+                f"[features] pairs and shard_size must be positive, got {self.pairs} and "
+                f"{self.shard_size}"
+            )
+
+
+# Modules that cannot train on cached features: the trunk made them, the mask decoder needs
+# the trunk's finer maps, which are not cached.
+NOT_TRAINED_ON_FEATURES = ("backbone", "mask_adjust", "mask_head")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -118,6 +141,7 @@ class TrainConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    features: FeatureCacheConfig = field(default_factory=FeatureCacheConfig)
     seed: int = 0
     workers: int = 2
     out_dir: str = "runs/alpha-refine"
@@ -151,6 +175,10 @@ class TrainConfig:
             )
         if "distill" in values:
             values["distill"] = _build(DistillConfig, values["distill"], f"{source} [distill]")
+        if "features" in values:
+            values["features"] = _build(
+                FeatureCacheConfig, values["features"], f"{source} [features]"
+            )
         if "sampling" in values:
             values["sampling"] = _build(SamplingConfig, values["sampling"], f"{source} [sampling]")
         if "backbone_init" in values and values["backbone_init"] not in ("random", "imagenet"):
@@ -163,7 +191,24 @@ class TrainConfig:
                 _build(DataSource, item, f"{source} [[data]] #{i + 1}")
                 for i, item in enumerate(values["data"])
             )
-        return cls(**values)
+        config = cls(**values)
+        if config.features.dir and config.distill.teacher:
+            raise ValueError(
+                f"{source}: [features] and [distill] teacher cannot be combined: the teacher "
+                "needs the crops, which a feature cache does not keep"
+            )
+        return config
+
+    @property
+    def frozen_optim(self) -> OptimConfig:
+        """``optim`` with what cannot train here added to ``freeze``: with a feature cache,
+        the trunk and the mask decoder."""
+        if not self.features.dir:
+            return self.optim
+        absent = () if self.model.mask_head else ("mask_adjust", "mask_head")
+        fixed = [name for name in NOT_TRAINED_ON_FEATURES if name not in absent]
+        freeze = tuple(dict.fromkeys((*self.optim.freeze, *fixed)))
+        return replace(self.optim, freeze=freeze, backbone_lr_scale=0.0)
 
 
 def _build(kind: type[Any], values: Any, where: str) -> Any:

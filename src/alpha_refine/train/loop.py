@@ -32,10 +32,11 @@ from alpha_refine.data.segmentation import load_davis_train
 from alpha_refine.data.sequence import Sequence, read_image
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
 from alpha_refine.model.blend import corner_iou
-from alpha_refine.model.network import AlphaRefineNet
+from alpha_refine.model.network import AlphaRefineNet, RefinementOutput
 from alpha_refine.model.preprocess import normalize_crops
 from alpha_refine.train.config import DataSource, DistillConfig, OptimConfig, TrainConfig
 from alpha_refine.train.distill import distillation_loss, load_initial_weights, load_teacher
+from alpha_refine.train.features import CachedPairs, build_feature_cache
 from alpha_refine.train.sampling import Source, TrainingPairs
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -101,44 +102,43 @@ def training_loss(
     ``1 - IoU`` of the blended box (:mod:`alpha_refine.model.blend`) for a network with a blend
     head, plus the distillation terms (:mod:`alpha_refine.train.distill`) when a ``teacher`` is
     given. The mask decoder runs only when it trains (a frozen one would only cost time)."""
-    template = normalize_crops(batch["template"].to(device, non_blocking=True))
-    search = normalize_crops(batch["search"].to(device, non_blocking=True))
     corners = batch["corners"].to(device)
-    has_mask = batch["has_mask"].to(device)
     model: AlphaRefineNet = network.module if hasattr(network, "module") else network  # type: ignore[assignment]
-    # Under DDP every rank must use every parameter at every step, batch with masks or not.
-    distributed = isinstance(network, nn.parallel.DistributedDataParallel)
-    mask_trains = model.mask_head is not None and any(
-        parameter.requires_grad for parameter in model.mask_head.parameters()
-    )
-    want_mask = mask_trains and (bool(has_mask.any()) or teacher is not None or distributed)
-    kernel = model.template_kernel(template)
-    # Through the (possibly DDP-wrapped) module so gradients are synchronised.
-    output = network(search, kernel, with_mask=want_mask)
-    corner_loss = F.mse_loss(output.corners.float(), corners)
-    loss = corner_loss
     mask_loss = torch.zeros((), device=device)
-    if output.mask_logits is not None and bool(has_mask.any()):
-        logits = output.mask_logits[has_mask, 0].float()
-        target = batch["mask"].to(device)[has_mask]
-        mask_loss = F.binary_cross_entropy_with_logits(logits, target)
-        loss = loss + mask_weight * mask_loss
-    elif output.mask_logits is not None:  # no masks in this batch: a zero gradient
-        loss = loss + 0.0 * output.mask_logits.float().sum()
-    blend_loss = torch.zeros((), device=device)
-    if model.blend_head is not None and output.blend_summary is not None:
-        inputs = batch["input_corners"].to(device)
-        blended = model.blend_head.blend(
-            output.blend_summary.float(), inputs, output.corners.detach().float()
-        )
-        blend_loss = (1.0 - corner_iou(blended, corners)).mean()
-        loss = loss + blend_loss
     distilled: dict[str, float] = {}
-    if teacher is not None:
-        with torch.no_grad():
-            guide = teacher(search, teacher.template_kernel(template), with_mask=want_mask)
-        extra, distilled = distillation_loss(output, guide, distill or DistillConfig())
-        loss = loss + extra
+    if "search_layer3" in batch:  # a feature cache's pair: its trunk ran when it was cached
+        _, output = model.refine_layer3(
+            batch["search_layer3"].to(device), batch["kernel"].to(device)
+        )
+        corner_loss, blend_loss = box_losses(model, output, corners, batch["input_corners"])
+        loss = corner_loss + blend_loss
+    else:
+        template = normalize_crops(batch["template"].to(device, non_blocking=True))
+        search = normalize_crops(batch["search"].to(device, non_blocking=True))
+        has_mask = batch["has_mask"].to(device)
+        # Under DDP every rank must use every parameter at every step, with masks or not.
+        distributed = isinstance(network, nn.parallel.DistributedDataParallel)
+        mask_trains = model.mask_head is not None and any(
+            parameter.requires_grad for parameter in model.mask_head.parameters()
+        )
+        want_mask = mask_trains and (bool(has_mask.any()) or teacher is not None or distributed)
+        kernel = model.template_kernel(template)
+        # Through the (possibly DDP-wrapped) module so gradients are synchronised.
+        output = network(search, kernel, with_mask=want_mask)
+        corner_loss, blend_loss = box_losses(model, output, corners, batch["input_corners"])
+        loss = corner_loss + blend_loss
+        if output.mask_logits is not None and bool(has_mask.any()):
+            logits = output.mask_logits[has_mask, 0].float()
+            target = batch["mask"].to(device)[has_mask]
+            mask_loss = F.binary_cross_entropy_with_logits(logits, target)
+            loss = loss + mask_weight * mask_loss
+        elif output.mask_logits is not None:  # no masks in this batch: a zero gradient
+            loss = loss + 0.0 * output.mask_logits.float().sum()
+        if teacher is not None:
+            with torch.no_grad():
+                guide = teacher(search, teacher.template_kernel(template), with_mask=want_mask)
+            extra, distilled = distillation_loss(output, guide, distill or DistillConfig())
+            loss = loss + extra
     return loss, {
         "loss": float(loss.detach()),
         "corner_loss": float(corner_loss.detach()),
@@ -146,6 +146,26 @@ def training_loss(
         "blend_loss": float(blend_loss.detach()),
         **distilled,
     }
+
+
+def box_losses(
+    model: AlphaRefineNet,
+    output: RefinementOutput,
+    corners: torch.Tensor,
+    input_corners: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The corners' MSE (crop pixels squared) and, for a network with a blend head, ``1 - IoU``
+    of the blended box (zero without one)."""
+    corner_loss = F.mse_loss(output.corners.float(), corners)
+    blend_loss = torch.zeros((), device=corners.device)
+    if model.blend_head is not None and output.blend_summary is not None:
+        blended = model.blend_head.blend(
+            output.blend_summary.float(),
+            input_corners.to(corners.device),
+            output.corners.detach().float(),
+        )
+        blend_loss = (1.0 - corner_iou(blended, corners)).mean()
+    return corner_loss, blend_loss
 
 
 def training_step(
@@ -233,8 +253,8 @@ def training_network(config: TrainConfig, device: torch.device) -> tuple[AlphaRe
 
         load_imagenet_backbone(network.backbone, config.model.backbone)
     network.to(device).to(memory_format=torch.channels_last)
-    _freeze(network, config.optim)
-    _set_training(network, config.optim)
+    _freeze(network, config.frozen_optim)
+    _set_training(network, config.frozen_optim)
     return network, random_tensors
 
 
@@ -374,6 +394,12 @@ def export_checkpoint(config: TrainConfig, out_dir: str | Path) -> Path:
     return save_weights(network, out_dir, provenance=provenance)
 
 
+def build_cache(config: TrainConfig) -> Path:
+    """Build (or finish) ``config``'s feature cache without training; returns its folder."""
+    network, _ = training_network(config, torch.device("cpu"))
+    return build_feature_cache(config, network, lambda: build_sources(config))
+
+
 def validate(
     network: AlphaRefineNet, sequences: list[Sequence], config: TrainConfig, device: torch.device
 ) -> tuple[float, float]:
@@ -470,12 +496,17 @@ def _train(
 
     model = _parallel(network, dist, torch_device)
 
-    dataset = TrainingPairs(
-        build_sources(config),
-        config.optim.iterations_per_epoch * config.optim.batch_size * dist.world_size,
-        seed=config.seed,
-        config=config.sampling,
-    )
+    samples = config.optim.iterations_per_epoch * config.optim.batch_size * dist.world_size
+    dataset: TrainingPairs | CachedPairs
+    if config.features.dir:
+        if dist.world_size > 1:
+            raise ValueError("[features]: training on a feature cache runs in one process")
+        build_feature_cache(config, network, lambda: build_sources(config))
+        dataset = CachedPairs(config.features.dir, samples, seed=config.seed)
+    else:
+        dataset = TrainingPairs(
+            build_sources(config), samples, seed=config.seed, config=config.sampling
+        )
     validation_sets = {
         "val": (config.validation.spec, config.validation.names),
         "val_holdout": (config.validation.holdout_spec, config.validation.holdout_names),
@@ -522,7 +553,8 @@ def _train(
             dataset,
             batch_size=config.optim.batch_size,
             sampler=sampler,
-            num_workers=config.workers,
+            # Cached pairs are slices of tensors in memory: workers would only copy them.
+            num_workers=0 if config.features.dir else config.workers,
             pin_memory=torch_device.type == "cuda",
             drop_last=True,
             persistent_workers=False,
@@ -583,7 +615,7 @@ def _train(
                     }
                     progress.write(f"epoch {epoch}: {key} oracle IoU {before:.3f} -> {after:.3f}")
             _log(out / METRICS_NAME, row)
-            _set_training(network, config.optim)
+            _set_training(network, config.frozen_optim)
     progress.close()
     final = out / "final"
     if dist.main:

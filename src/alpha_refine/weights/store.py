@@ -144,8 +144,9 @@ def save_weights(
     return out
 
 
-def weights_fingerprint(network: AlphaRefineNet) -> str:
-    """16 hex digits of a SHA-256 over the network's weights: equal fingerprints, same weights."""
+def weights_fingerprint(network: torch.nn.Module) -> str:
+    """16 hex digits of a SHA-256 over a network's (or one module's) weights: equal
+    fingerprints, same weights."""
     digest = hashlib.sha256()
     for key, value in sorted(network.state_dict().items()):
         digest.update(key.encode())

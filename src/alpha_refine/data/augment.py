@@ -91,3 +91,43 @@ def warp_view(
         return frame, mask, np.asarray(box_xywh, np.float64)
     box = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
     return warped, warped_mask, box
+
+
+def shrink_view(
+    frame: NDArray[np.uint8],
+    mask: NDArray[np.bool_] | None,
+    box_xywh: NDArray[np.float64],
+    scale: float,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_] | None, NDArray[np.float64]]:
+    """``frame`` (and ``mask``) resized by ``scale`` < 1 with area averaging, as a camera
+    farther away would see it, and the ``x, y, w, h`` box scaled with it (pixel edges)."""
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    height, width = frame.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), np.uint8)
+    exact = np.array([size[0] / width, size[1] / height] * 2)
+    box = np.asarray(box_xywh, np.float64) * exact
+    if mask is None:
+        return small, None, box
+    small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+    return small, np.asarray(small_mask, bool), box
+
+
+def degrade(
+    image: NDArray[np.uint8],
+    rng: np.random.Generator,
+    noise: float,
+    quality: tuple[int, int],
+) -> NDArray[np.uint8]:
+    """Sensor noise (Gaussian, sigma ``U(0, noise)`` grey levels) and JPEG compression at a
+    quality drawn from ``quality``: what small targets in surveillance and UAV footage carry."""
+    sigma = float(rng.uniform(0.0, noise))
+    if sigma > 0:
+        noisy = image.astype(np.float32) + rng.normal(0.0, sigma, image.shape).astype(np.float32)
+        image = np.clip(noisy, 0, 255).astype(np.uint8)
+    level = int(rng.integers(quality[0], quality[1] + 1))
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, level])
+    if not ok:  # pragma: no cover - OpenCV always encodes uint8 images
+        return image
+    return np.asarray(cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED), np.uint8).reshape(image.shape)

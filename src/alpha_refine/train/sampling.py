@@ -9,11 +9,12 @@ from the same image, as two independent views (rotation about the target, resolu
 blur, grey; shift, scale and aspect come from the test crop's box jitter, since a window
 proportional to the box undoes them for the reference crop).
 
-Four options go beyond the published recipe, all off by default: a share of test crops jittered
+Five options go beyond the published recipe, all off by default: a share of test crops jittered
 only slightly (``small_jitter_probability``), so the network learns to leave good boxes alone,
 jitter factors drawn from a range (``jitter_range``), colour jitter and blur for video pairs
-too, and pairs mirrored left to right (``flip_probability``: template, search crop, mask and
-boxes alike).
+too, pairs mirrored left to right (``flip_probability``: template, search crop, mask and
+boxes alike), and small targets (``small_target_probability``: both frames scaled down so that
+the target spans about 10 to 64 pixels, with noise and JPEG compression).
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so a run resumed from a checkpoint
 sees exactly the data it would have seen.
@@ -32,8 +33,10 @@ from numpy.typing import NDArray
 from alpha_refine.data.augment import (
     adjust_brightness,
     blur,
+    degrade,
     jitter_box,
     jitter_colour,
+    shrink_view,
     to_grayscale,
     warp_view,
 )
@@ -68,6 +71,16 @@ class SamplingConfig:
     blur_probability: float = 0.0
     # Mirror the whole pair (both crops, the mask and the boxes) left to right.
     flip_probability: float = 0.0
+    # Small targets: with this probability both frames are scaled down so that the test
+    # target's size (square root of its box area) is drawn log-uniformly from
+    # ``small_target_size`` pixels (targets already smaller are left as they are), then given
+    # sensor noise (sigma up to ``small_target_noise`` grey levels) and JPEG compression
+    # (quality in ``small_target_quality``). Their crops are upsampled, blurred patches, as
+    # UAV and surveillance footage gives them at test time.
+    small_target_probability: float = 0.0
+    small_target_size: tuple[float, float] = (10.0, 64.0)
+    small_target_noise: float = 6.0
+    small_target_quality: tuple[int, int] = (40, 90)
     # Still images: each view rotated by U(-r, r) degrees (masked sources only) and resized by
     # U(min_scale, 1); colour jitter and blur at least at these levels.
     still_rotation: float = 10.0
@@ -76,6 +89,12 @@ class SamplingConfig:
     still_blur_probability: float = 0.2
 
     def __post_init__(self) -> None:
+        low_size, high_size = self.small_target_size
+        if not 0 < low_size <= high_size:
+            raise ValueError(
+                "small_target_size must be two sizes 0 < low <= high pixels, got "
+                f"{self.small_target_size}"
+            )
         if self.jitter_range is not None:
             low, high = self.jitter_range
             if not 0 < low <= high:
@@ -167,6 +186,10 @@ def make_pair(
         test_frame, mask, test_box = _still_view(test_frame, mask, test_box, rng, config)
         colour = max(colour, config.still_colour_jitter)
         blur_probability = max(blur_probability, config.still_blur_probability)
+    if config.small_target_probability > 0 and rng.random() < config.small_target_probability:
+        ref_frame, ref_box, test_frame, mask, test_box = _small_target(
+            (ref_frame, ref_box), (test_frame, mask, test_box), rng, config
+        )
     photometric = (colour, blur_probability)
     template = _crop_rgb(ref_frame, ref_box, gray, rng, config, photometric)
     if still:  # independent views: the test image may turn grey on its own
@@ -200,6 +223,32 @@ def make_pair(
         "mask": torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32)),
         "has_mask": torch.tensor(mask is not None),
     }
+
+
+def _small_target(
+    reference: tuple[NDArray[np.uint8], NDArray[np.float64]],
+    test: tuple[NDArray[np.uint8], NDArray[np.bool_] | None, NDArray[np.float64]],
+    rng: np.random.Generator,
+    config: SamplingConfig,
+) -> tuple[
+    NDArray[np.uint8],
+    NDArray[np.float64],
+    NDArray[np.uint8],
+    NDArray[np.bool_] | None,
+    NDArray[np.float64],
+]:
+    """Both frames scaled down by one factor (one camera) so that the test target is small,
+    then degraded each on its own; see ``SamplingConfig.small_target_probability``."""
+    (ref_frame, ref_box), (test_frame, mask, test_box) = reference, test
+    low, high = np.log(config.small_target_size)
+    size = float(np.exp(rng.uniform(low, high)))
+    scale = min(1.0, size / float(np.sqrt(max(test_box[2] * test_box[3], 1.0))))
+    ref_frame, _, ref_box = shrink_view(ref_frame, None, ref_box, scale)
+    test_frame, mask, test_box = shrink_view(test_frame, mask, test_box, scale)
+    noise, quality = config.small_target_noise, config.small_target_quality
+    ref_frame = degrade(ref_frame, rng, noise, quality)
+    test_frame = degrade(test_frame, rng, noise, quality)
+    return ref_frame, ref_box, test_frame, mask, test_box
 
 
 def _still_view(

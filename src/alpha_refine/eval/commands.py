@@ -176,9 +176,23 @@ def _refine_results(args: argparse.Namespace) -> int:
 
 
 def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
-    """An :class:`~alpha_refine.eval.oracle.OracleResult` and its settings as plain values."""
-    from alpha_refine.eval.oracle import GOOD_BOX_IOU
+    """An :class:`~alpha_refine.eval.oracle.OracleResult` and its settings as plain values.
 
+    Beside the overall and per-sequence means: ``good_boxes`` (jittered boxes with IoU >=
+    0.85), ``near_perfect`` (``None`` when that pass was off), ``splits`` (by ground-truth kind
+    and by target size, :func:`~alpha_refine.eval.oracle.split_frames`) and ``frame_records``.
+    """
+    from alpha_refine.eval.oracle import GOOD_BOX_IOU, SIZE_BINS, WORSE_BY
+
+    near_on = result.near_perfect is not None
+
+    def scores(group: Any) -> dict[str, Any]:
+        values: dict[str, Any] = group.to_dict()
+        if not near_on:
+            del values["near_perfect"]
+        return values
+
+    kinds = {r.sequence: r.ground_truth for r in result.records}
     return {
         **settings,
         "frames": result.frames,
@@ -186,7 +200,12 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
         "mean_iou_after": result.iou_after,
         "gain": result.gain,
         "per_sequence": {
-            name: {"mean_iou_before": b, "mean_iou_after": a, "frames": n}
+            name: {
+                "mean_iou_before": b,
+                "mean_iou_after": a,
+                "frames": n,
+                "ground_truth": kinds.get(name),
+            }
             for name, (b, a, n) in result.per_sequence.items()
         },
         "good_boxes": {
@@ -195,7 +214,25 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
             "mean_iou_before": _finite_or_none(result.good_before),
             "mean_iou_after": _finite_or_none(result.good_after),
         },
+        "near_perfect": (
+            {
+                "jitter": result.near_perfect,
+                "min_iou_before": GOOD_BOX_IOU,
+                "worse_by": WORSE_BY,
+                **result.overall().to_dict()["near_perfect"],
+            }
+            if near_on
+            else None
+        ),
+        "size_bins": {
+            label: [low, None if math.isinf(high) else high] for low, high, label in SIZE_BINS
+        },
+        "splits": {
+            split: {name: scores(group) for name, group in groups.items()}
+            for split, groups in result.splits().items()
+        },
         "masks": None if result.masks is None else asdict(result.masks),
+        "frame_records": [asdict(record) for record in result.records],
     }
 
 
@@ -236,9 +273,15 @@ def format_oracle(summary: dict[str, Any]) -> str:
     good = summary.get("good_boxes")
     if good and good["frames"]:
         lines.append(
-            f"good input boxes (IoU >= {good['min_iou_before']}): {good['frames']} frames, "
-            f"{100 * good['mean_iou_before']:.1f} -> {100 * good['mean_iou_after']:.1f}"
+            f"jittered boxes already good (IoU >= {good['min_iou_before']}): "
+            f"{good['frames']} frames, {100 * good['mean_iou_before']:.1f} -> "
+            f"{100 * good['mean_iou_after']:.1f}"
         )
+    near = summary.get("near_perfect")
+    if near:
+        lines += ["", *_near_perfect_lines(near)]
+    if summary.get("splits"):
+        lines += ["", *_split_table(summary)]
     masks = summary.get("masks")
     if masks:
         lines += [
@@ -251,6 +294,85 @@ def format_oracle(summary: dict[str, Any]) -> str:
             f"{100 * masks['j_filled_jittered']:>10.1f}",
         ]
     return "\n".join(lines)
+
+
+_SPLIT_LABELS = {"masks": "boxes from masks", "hand": "boxes drawn by hand"}
+
+
+def _near_perfect_lines(near: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Near-perfect inputs: ground truth jittered by {near['jitter']} in centre and scale; "
+        f"{near['frames']} frames with input IoU >= {near['min_iou_before']}"
+    ]
+    if near["frames"]:
+        lines.append(
+            f"  mean IoU {100 * near['mean_iou_before']:.1f} -> "
+            f"{100 * near['mean_iou_after']:.1f}; {100 * near['worse_share']:.1f} % of them "
+            f"made worse by more than {near['worse_by']} IoU"
+        )
+    return lines
+
+
+def _split_table(summary: dict[str, Any]) -> list[str]:
+    """The splits by ground-truth kind and target size as table lines (IoU in %)."""
+
+    def number(value: float | None, scale: float, spec: str) -> str:
+        return "-" if value is None else format(scale * value, spec)
+
+    near_perfect = summary.get("near_perfect")
+    jitter = f"jitter {summary.get('scale_jitter')}"
+    if summary.get("centre_jitter") != summary.get("scale_jitter"):
+        jitter += f" / {summary.get('centre_jitter')}"
+    header = f"{'group':<24} | frames | before | after |  gain"
+    over = f"{'':<24} | {jitter + ', all frames':<31}"
+    if near_perfect:
+        header += " | frames | before | after | worse % | area x"
+        over += f" | near-perfect, input IoU >= {near_perfect['min_iou_before']}"
+    rule = "-" * len(header)
+    lines = ["By ground truth and target size (sqrt of the box area, px); mean IoU in %", over]
+    lines.append(header)
+    for split, groups in summary["splits"].items():
+        lines.append(rule)
+        for name, row in groups.items():
+            label = _SPLIT_LABELS.get(name, name) if split == "ground_truth" else f"size {name}"
+            line = (
+                f"{label:<24} | {row['frames']:>6} | {100 * row['mean_iou_before']:>6.1f} | "
+                f"{100 * row['mean_iou_after']:>5.1f} | {100 * row['gain']:>+5.1f}"
+            )
+            if near_perfect:
+                near = row["near_perfect"]
+                line += (
+                    f" | {near['frames']:>6} | {number(near['mean_iou_before'], 100, '>6.1f')} | "
+                    f"{number(near['mean_iou_after'], 100, '>5.1f')} | "
+                    f"{number(near['worse_share'], 100, '>7.1f')} | "
+                    f"{number(near['median_area_ratio'], 1, '>6.2f')}"
+                )
+            lines.append(line)
+    if near_perfect:
+        lines += [
+            f"worse %: near-perfect frames made worse by more than {near_perfect['worse_by']} IoU;",
+            "area x: median area of their refined box over the ground truth's",
+        ]
+    return lines
+
+
+def _near_perfect_option(text: str) -> float | None:
+    if text.lower() == "off":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive jitter or 'off', got {text!r}")
+    return value
+
+
+def _kinds_option(text: str) -> dict[str, str]:
+    kinds = {}
+    for item in (part.strip() for part in text.split(",")):
+        name, _, kind = item.partition("=")
+        if not item or not name or kind not in ("masks", "hand"):
+            raise argparse.ArgumentTypeError(f"expected NAME=masks or NAME=hand, got {item!r}")
+        kinds[name.strip()] = kind
+    return kinds
 
 
 def _oracle(args: argparse.Namespace) -> int:
@@ -276,6 +398,8 @@ def _oracle(args: argparse.Namespace) -> int:
         frames_per_sequence=args.frames_per_sequence,
         seed=args.seed,
         masks=args.masks,
+        near_perfect=args.near_perfect,
+        ground_truth_kinds=args.ground_truth,
         progress=not args.no_progress,
     )
     summary = oracle_summary(
@@ -365,7 +489,10 @@ def add_eval_commands(commands: Any) -> None:
         description="For evenly spaced frames of each sequence, jitter the ground-truth box in "
         "centre and scale (the training jitter with the given factors), refine it, and report "
         "the mean IoU with the ground truth before and after refinement, per sequence and "
-        "overall. The refiner starts on each sequence's first visible ground-truth box.",
+        "overall. The refiner starts on each sequence's first visible ground-truth box. The same "
+        "frames' ground truth is also jittered by a small factor (--near-perfect) and refined: "
+        "how the refiner treats boxes that are already good. Both are split by how the ground "
+        "truth was drawn (from masks or by hand) and by target size.",
     )
     _common(oracle, out_default="outputs/oracle.json")
     oracle.add_argument("--refiner", default="default", help=_REFINER_HELP)
@@ -383,5 +510,21 @@ def add_eval_commands(commands: Any) -> None:
         action="store_true",
         help="also score masks (J) on sequences with ground-truth masks, from the ground-truth "
         "and the jittered box, against the filled box",
+    )
+    oracle.add_argument(
+        "--near-perfect",
+        type=_near_perfect_option,
+        default=0.05,
+        metavar="JITTER",
+        help="also refine the ground truth jittered by this factor (centre and scale) and report "
+        "the frames whose input IoU is >= 0.85; 'off' to skip (half the time); default 0.05",
+    )
+    oracle.add_argument(
+        "--ground-truth",
+        type=_kinds_option,
+        default=None,
+        metavar="NAME=KIND,...",
+        help="how these sequences' boxes were drawn, 'masks' or 'hand' (default: 'masks' for "
+        "sequences with ground-truth masks, else 'hand')",
     )
     oracle.set_defaults(run=_oracle)

@@ -4,10 +4,18 @@ For every evaluated frame the ground-truth box is jittered in centre and scale (
 jitter, eq. 2-4, with the given factors) and refined; the mean IoU with the ground truth before
 and after refinement says how much the refiner itself corrects, independent of any tracker.
 
-Two more views of the same run:
+More views of the same run:
 
 * **Good input boxes**: the frames whose jittered box already has IoU >= 0.85 with the ground
   truth, before and after. A refiner should leave such boxes at least as good as they came.
+* **Near-perfect inputs** (``near_perfect=0.05``): the same frames' ground truth jittered again by
+  a small factor and refined; over the frames whose near-perfect box has IoU >= 0.85, mean IoU
+  before and after and the share made worse by more than 0.05 IoU. This measures the refiner's
+  precision ceiling: how good its box is when the input box is already good.
+* **Splits** (:func:`split_frames`): every frame is recorded (:class:`OracleFrame`) with how its
+  ground truth was drawn (``"masks"``: boxes from ground-truth masks; ``"hand"``: drawn by hand)
+  and its target size (the square root of the ground-truth box area, in pixels), and the scores
+  above are grouped by both (size bins: under 32, 32-64, 64-128, 128 and over).
 * **Mask J** (``masks=True``, sequences with masks): the region similarity (IoU) of the mask
   thresholded at 0.5 with the ground-truth mask, refined from the ground-truth box and from the
   jittered box, each next to the filled box it started from (the mask a box tracker gives).
@@ -15,8 +23,11 @@ Two more views of the same run:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +39,166 @@ from alpha_refine.geometry import iou
 from alpha_refine.refiner import Refiner
 
 GOOD_BOX_IOU = 0.85
+WORSE_BY = 0.05  # a frame is "made worse" when refinement lowers its IoU by more than this
+NEAR_PERFECT_JITTER = 0.05  # the near-perfect inputs' jitter factor (centre and scale)
+GROUND_TRUTH_KINDS = ("masks", "hand")
+# Target size bins: (lower bound, upper bound, label), sqrt of the ground-truth box area in px.
+SIZE_BINS = (
+    (0.0, 32.0, "under 32"),
+    (32.0, 64.0, "32-64"),
+    (64.0, 128.0, "64-128"),
+    (128.0, math.inf, "128 and over"),
+)
+
+
+def size_bin(size: float) -> str:
+    """The label of the :data:`SIZE_BINS` bin holding a target of ``size`` px (sqrt of area)."""
+    for low, high, label in SIZE_BINS:
+        if low <= size < high:
+            return label
+    raise ValueError(f"target size {size} is not a positive number")
+
+
+def ground_truth_kind(sequence: Sequence, kinds: Mapping[str, str] | None = None) -> str:
+    """How ``sequence``'s boxes were drawn: ``kinds[name]`` if given, else ``"masks"`` when the
+    sequence has ground-truth masks (its boxes are the masks' boxes) and ``"hand"`` otherwise."""
+    kind = (kinds or {}).get(sequence.name, "masks" if sequence.has_masks else "hand")
+    if kind not in GROUND_TRUTH_KINDS:
+        raise ValueError(
+            f"{sequence.name}: unknown ground-truth kind {kind!r}; use one of {GROUND_TRUTH_KINDS}"
+        )
+    return kind
+
+
+@dataclass(frozen=True)
+class OracleFrame:
+    """One evaluated frame: its sequence and frame index, how the ground truth was drawn
+    (``"masks"`` or ``"hand"``), the target size (sqrt of the ground-truth box area, px), the
+    IoU with the ground truth of the jittered box and of its refinement, and the refined box's
+    area over the ground truth's; ``near_*`` the same for the near-perfect input (``None``
+    when that pass was off)."""
+
+    sequence: str
+    frame: int
+    ground_truth: str
+    size: float
+    iou_before: float
+    iou_after: float
+    area_ratio: float
+    near_before: float | None = None
+    near_after: float | None = None
+    near_area_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """Oracle scores of a group of frames (:func:`summarize_frames`).
+
+    ``iou_before``/``iou_after``: mean IoU over all the group's frames of the jittered box and
+    its refinement; ``area_ratio``: median refined area over ground-truth area. ``near_*`` cover
+    the frames whose near-perfect input has IoU >= :data:`GOOD_BOX_IOU` (``near_frames`` of
+    them; NaN when there are none): mean IoU before and after, the share made worse by more
+    than :data:`WORSE_BY`, and the median area ratio of their refined boxes.
+    """
+
+    frames: int
+    iou_before: float
+    iou_after: float
+    area_ratio: float
+    near_frames: int = 0
+    near_before: float = float("nan")
+    near_after: float = float("nan")
+    near_worse_share: float = float("nan")
+    near_area_ratio: float = float("nan")
+
+    @property
+    def gain(self) -> float:
+        return self.iou_after - self.iou_before
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON; NaN becomes ``None``."""
+        values: dict[str, Any] = {
+            "frames": self.frames,
+            "mean_iou_before": self.iou_before,
+            "mean_iou_after": self.iou_after,
+            "gain": self.gain,
+            "median_area_ratio": self.area_ratio,
+            "near_perfect": {
+                "frames": self.near_frames,
+                "mean_iou_before": self.near_before,
+                "mean_iou_after": self.near_after,
+                "worse_share": self.near_worse_share,
+                "median_area_ratio": self.near_area_ratio,
+            },
+        }
+        cleaned: dict[str, Any] = _nan_to_none(values)
+        return cleaned
+
+
+def _nan_to_none(value: Any) -> Any:
+    """``value`` with every non-finite float, in nested dicts too, replaced by ``None``."""
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _mean(values: NDArray[np.float64]) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _median(values: NDArray[np.float64]) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def summarize_frames(frames: SequenceOf[OracleFrame]) -> GroupScores:
+    """The :class:`GroupScores` of ``frames`` (at least one)."""
+    if not frames:
+        raise ValueError("no frames to summarize")
+    before = np.array([f.iou_before for f in frames])
+    after = np.array([f.iou_after for f in frames])
+    ratio = np.array([f.area_ratio for f in frames])
+    near = np.array(
+        [
+            (f.near_before, f.near_after, f.near_area_ratio)
+            for f in frames
+            if f.near_before is not None and f.near_before >= GOOD_BOX_IOU
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 3)
+    return GroupScores(
+        frames=len(frames),
+        iou_before=_mean(before),
+        iou_after=_mean(after),
+        area_ratio=_median(ratio),
+        near_frames=len(near),
+        near_before=_mean(near[:, 0]),
+        near_after=_mean(near[:, 1]),
+        near_worse_share=_mean((near[:, 1] < near[:, 0] - WORSE_BY).astype(np.float64)),
+        near_area_ratio=_median(near[:, 2]),
+    )
+
+
+def group_frames(
+    frames: Iterable[OracleFrame], key: Callable[[OracleFrame], str], order: Iterable[str]
+) -> dict[str, GroupScores]:
+    """:class:`GroupScores` per value of ``key``, in ``order`` (values with no frames left out)."""
+    groups: dict[str, list[OracleFrame]] = {name: [] for name in order}
+    for frame in frames:
+        groups[key(frame)].append(frame)
+    return {name: summarize_frames(members) for name, members in groups.items() if members}
+
+
+def split_frames(frames: SequenceOf[OracleFrame]) -> dict[str, dict[str, GroupScores]]:
+    """The oracle's splits: ``"ground_truth"`` (``"masks"``, ``"hand"``) and ``"target_size"``
+    (the :data:`SIZE_BINS` labels), each a :class:`GroupScores` per non-empty group."""
+    return {
+        "ground_truth": group_frames(frames, lambda f: f.ground_truth, GROUND_TRUTH_KINDS),
+        "target_size": group_frames(
+            frames, lambda f: size_bin(f.size), (label for _, _, label in SIZE_BINS)
+        ),
+    }
 
 
 @dataclass
@@ -46,8 +217,9 @@ class OracleResult:
     """Mean IoU with the ground truth of the jittered boxes and of their refinements.
 
     ``good_*`` cover the frames whose jittered box had IoU >= 0.85 (NaN when there are none);
-    ``masks`` is set when masks were asked for and some sequence has them; ``frame_ious`` holds
-    every evaluated frame as ``(sequence name, IoU before, IoU after)``, for other groupings.
+    ``masks`` is set when masks were asked for and some sequence has them; ``records`` holds
+    every evaluated frame (:class:`OracleFrame`), for :meth:`overall`, :meth:`splits` and other
+    groupings; ``near_perfect`` is the near-perfect inputs' jitter factor (``None``: not run).
     """
 
     iou_before: float
@@ -58,11 +230,25 @@ class OracleResult:
     good_after: float = float("nan")
     good_frames: int = 0
     masks: MaskScores | None = None
-    frame_ious: list[tuple[str, float, float]] = field(default_factory=list)
+    records: list[OracleFrame] = field(default_factory=list)
+    near_perfect: float | None = None
 
     @property
     def gain(self) -> float:
         return self.iou_after - self.iou_before
+
+    @property
+    def frame_ious(self) -> list[tuple[str, float, float]]:
+        """Every evaluated frame as ``(sequence name, IoU before, IoU after)``."""
+        return [(r.sequence, r.iou_before, r.iou_after) for r in self.records]
+
+    def overall(self) -> GroupScores:
+        """All frames' :class:`GroupScores` (near-perfect inputs included when run)."""
+        return summarize_frames(self.records)
+
+    def splits(self) -> dict[str, dict[str, GroupScores]]:
+        """:func:`split_frames` of all frames: by ground-truth kind and by target size."""
+        return split_frames(self.records)
 
 
 def mask_iou(mask: NDArray[np.bool_], truth: NDArray[np.bool_]) -> float:
@@ -84,6 +270,10 @@ def filled_box(box_xywh: NDArray[np.float64], shape: tuple[int, int]) -> NDArray
     return filled
 
 
+def _area_ratio(box: NDArray[np.float64], truth: NDArray[np.float64]) -> float:
+    return float(box[2] * box[3] / (truth[2] * truth[3]))
+
+
 def oracle_experiment(
     refiner: Refiner,
     sequences: Iterable[Sequence],
@@ -93,6 +283,8 @@ def oracle_experiment(
     frames_per_sequence: int | None = None,
     seed: int = 0,
     masks: bool = False,
+    near_perfect: float | None = None,
+    ground_truth_kinds: Mapping[str, str] | None = None,
     progress: bool = False,
 ) -> OracleResult:
     """Run the oracle experiment on ``sequences`` (xywh ground truth, BGR frames).
@@ -101,6 +293,13 @@ def oracle_experiment(
     spaced visible frames are evaluated (all after the first when ``None``). Jitter is seeded
     per sequence, so results are reproducible. ``masks=True`` also scores masks (module
     docstring); it needs a network with a mask head.
+
+    ``near_perfect`` (for example :data:`NEAR_PERFECT_JITTER`) also refines, on the same frames,
+    the ground truth jittered by that factor in centre and scale; off (``None``) by default, as
+    it doubles the refinements. Its jitter comes from its own generator, seeded like the main
+    one: the main results are the same with it on or off, and its boxes are those of a separate
+    run with ``scale_jitter=centre_jitter=near_perfect``. ``ground_truth_kinds`` maps sequence
+    names to ``"masks"`` or ``"hand"`` where :func:`ground_truth_kind`'s rule would be wrong.
     """
     if refiner.color != "bgr" or refiner.box_format != "xywh":
         raise ValueError(
@@ -112,7 +311,7 @@ def oracle_experiment(
     after: list[float] = []
     mask_rows: list[tuple[float, float, float, float]] = []
     per_sequence: dict[str, tuple[float, float, int]] = {}
-    frame_ious: list[tuple[str, float, float]] = []
+    records: list[OracleFrame] = []
     sequence_list = list(sequences)
     for index, sequence in enumerate(tqdm(sequence_list, disable=not progress, desc="oracle")):
         visible = np.flatnonzero(sequence.visible)
@@ -122,6 +321,8 @@ def oracle_experiment(
         if frames_per_sequence is not None and len(rest) > frames_per_sequence:
             rest = rest[np.linspace(0, len(rest) - 1, frames_per_sequence).round().astype(int)]
         rng = np.random.default_rng([seed, index])
+        near_rng = np.random.default_rng([seed, index])  # its own stream, the same draws
+        kind = ground_truth_kind(sequence, ground_truth_kinds)
         refiner.initialize(sequence.frame(first), sequence.boxes[first])
         seq_before, seq_after = [], []
         for frame_index in rest:
@@ -132,6 +333,25 @@ def oracle_experiment(
             result = refiner.refine(frame, jittered, return_mask=truth_mask is not None)
             seq_before.append(float(iou(jittered, truth)))
             seq_after.append(float(iou(result.box, truth)))
+            record = OracleFrame(
+                sequence.name,
+                int(frame_index),
+                kind,
+                math.sqrt(float(truth[2] * truth[3])),
+                seq_before[-1],
+                seq_after[-1],
+                _area_ratio(result.box, truth),
+            )
+            if near_perfect is not None:
+                near = jitter_box(truth, near_rng, near_perfect, near_perfect)
+                near_refined = refiner.refine(frame, near).box
+                record = replace(
+                    record,
+                    near_before=float(iou(near, truth)),
+                    near_after=float(iou(near_refined, truth)),
+                    near_area_ratio=_area_ratio(near_refined, truth),
+                )
+            records.append(record)
             if truth_mask is not None:
                 assert result.mask is not None
                 from_truth = refiner.refine(frame, truth, return_mask=True).mask
@@ -152,7 +372,6 @@ def oracle_experiment(
         )
         before += seq_before
         after += seq_after
-        frame_ious += [(sequence.name, b, a) for b, a in zip(seq_before, seq_after, strict=True)]
     if not before:
         raise ValueError("no sequence has two or more frames with a visible target")
     good = np.asarray(before) >= GOOD_BOX_IOU
@@ -175,5 +394,6 @@ def oracle_experiment(
         good_after=float(np.mean(np.asarray(after)[good])) if good.any() else float("nan"),
         good_frames=int(good.sum()),
         masks=mask_scores,
-        frame_ious=frame_ious,
+        records=records,
+        near_perfect=near_perfect,
     )

@@ -1,4 +1,4 @@
-"""The model card's oracle, good-box and mask rows, split by how the ground truth was drawn.
+"""The model card's oracle, near-perfect and mask rows, split by ground truth and target size.
 
     python benchmarks/card_oracle.py --sequences SEQUENCES [--davis DAVIS_ROOT] \\
         --refiner default --refiner runs/x/latest [--both-blends] [--flip] [--out card-oracle.json]
@@ -9,12 +9,18 @@ stage-4 config holds out (``DAVIS_ROOT`` is the ``DAVIS`` folder; read through i
 
 * oracle: ground truth jittered by 0.25 in centre and scale, 30 frames per sequence, seed 0,
   mean IoU before and after (the numbers ``alpha-refine oracle`` prints for the same set);
-* good boxes: the same frames jittered by 0.05; the frames whose input IoU is >= 0.85, mean IoU
-  before and after, and the share of them that refinement makes worse by more than 0.05 IoU;
+* good boxes (near-perfect inputs): the same frames jittered by 0.05; the frames whose input IoU
+  is >= 0.85, mean IoU before and after, the share of them that refinement makes worse by more
+  than 0.05 IoU and the median area of their refined box over the ground truth's;
 * mask J from the ground-truth box (and the filled box) on the sequences with masks.
 
-The development set is also split into boxes from masks (``davis2016_*``) and boxes drawn by
-hand (OTB, VOT, UAV123): the same frames and jitter as the whole set, grouped afterwards.
+One ``oracle_experiment`` run per set (``near_perfect=0.05``, ``masks=True``) gives all of
+them, grouped with the library's splits (``alpha_refine.eval.oracle.split_frames``, as
+``alpha-refine oracle`` prints them): the development set into boxes from masks (the DAVIS
+sequences, which have masks) and boxes drawn by hand (OTB, VOT, UAV123), and every set by target
+size (``by_size``: the square root of the ground-truth box area, under 32, 32-64, 64-128, 128
+and over px). The numbers under the earlier keys are those of the earlier version of this script
+(two runs, at 0.25 and 0.05), so earlier results files compare directly.
 
 With ``--both-blends``, weights with a blend head are measured a second time with
 ``Refiner(blend=True)`` (the head moving each edge of the input box; off by default), as
@@ -27,14 +33,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence as SequenceOf
 from typing import Any
 
-import numpy as np
-
 from alpha_refine import Refiner
 from alpha_refine.data import Sequence, load_dataset
-from alpha_refine.eval.oracle import GOOD_BOX_IOU, OracleResult, oracle_experiment
+from alpha_refine.eval.oracle import (
+    GROUND_TRUTH_KINDS,
+    NEAR_PERFECT_JITTER,
+    GroupScores,
+    oracle_experiment,
+    split_frames,
+    summarize_frames,
+)
 
 DEVELOPMENT_HELD_OUT = (
     "otb_Crossing",
@@ -47,52 +59,116 @@ DEVELOPMENT_HELD_OUT = (
 )
 # configs/default-lite0-stage4-davis.toml: every sixth name of the DAVIS-2016 train list.
 DAVIS_HELD_OUT = ("bear_1", "dance-jump_1", "hockey_1", "motocross-bumps_1", "soccerball_1")
-WORSE_BY = 0.05
 
 
 def development_groups(name: str) -> tuple[str, ...]:
-    """The whole development set, and boxes from masks (DAVIS) or drawn by hand (the rest)."""
+    """The whole development set, and boxes from masks (DAVIS) or drawn by hand (the rest), by
+    name (for ``eval_by_ground_truth.py``; the oracle's own split goes by the masks a sequence
+    has, which gives the same groups here)."""
     return ("dev-all", "dev-masks" if name.startswith("davis") else "dev-hand")
 
 
-def _rows(
-    oracle: OracleResult, good: OracleResult, groups: dict[str, tuple[str, ...]]
-) -> dict[str, dict[str, Any]]:
-    """Per group: oracle and good-box means from the per-frame IoUs of both runs."""
-    rows: dict[str, dict[str, Any]] = {}
-    for group in sorted({g for names in groups.values() for g in names}):
-        jittered = np.array([(b, a) for n, b, a in oracle.frame_ious if group in groups[n]])
-        near = np.array([(b, a) for n, b, a in good.frame_ious if group in groups[n]])
-        is_good = near[:, 0] >= GOOD_BOX_IOU
-        good_before, good_after = near[is_good, 0], near[is_good, 1]
-        rows[group] = {
-            "oracle_before": float(jittered[:, 0].mean()),
-            "oracle_after": float(jittered[:, 1].mean()),
-            "oracle_frames": len(jittered),
-            "good_before": float(good_before.mean()),
-            "good_after": float(good_after.mean()),
-            "good_frames": int(is_good.sum()),
-            "good_worse_share": float(np.mean(good_after < good_before - WORSE_BY)),
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _row(scores: GroupScores) -> dict[str, Any]:
+    """The card's row of one group of frames (the keys earlier results files have, and more);
+    ``None`` where a group has no good box."""
+    return {
+        "oracle_before": scores.iou_before,
+        "oracle_after": scores.iou_after,
+        "oracle_frames": scores.frames,
+        "oracle_area_ratio": scores.area_ratio,
+        "good_before": _finite(scores.near_before),
+        "good_after": _finite(scores.near_after),
+        "good_frames": scores.near_frames,
+        "good_worse_share": _finite(scores.near_worse_share),
+        "good_area_ratio": _finite(scores.near_area_ratio),
+    }
+
+
+def measure(refiner: Refiner, sequences: list[Sequence], name: str) -> dict[str, Any]:
+    """The card's rows of one set: ``name`` for all its frames and, for the development set
+    (``dev-all``), one row per kind of ground truth (``dev-masks``, ``dev-hand``); each row with
+    its ``by_size`` rows."""
+    result = oracle_experiment(
+        refiner,
+        sequences,
+        frames_per_sequence=30,
+        seed=0,
+        masks=True,
+        near_perfect=NEAR_PERFECT_JITTER,
+    )
+    records = result.records
+    groups = {name: records}
+    if name == "dev-all":
+        groups |= {
+            f"dev-{kind}": [r for r in records if r.ground_truth == kind]
+            for kind in GROUND_TRUTH_KINDS
         }
+    rows: dict[str, dict[str, Any]] = {}
+    for group, members in groups.items():
+        if not members:
+            continue
+        rows[group] = _row(summarize_frames(members))
+        by_size = split_frames(members)["target_size"]
+        rows[group]["by_size"] = {label: _row(scores) for label, scores in by_size.items()}
+        if result.masks is not None and group != "dev-hand":  # masks: the DAVIS sequences
+            rows[group] |= {
+                "mask_j_truth": result.masks.j_from_truth,
+                "mask_j_filled": result.masks.j_filled_truth,
+                "mask_frames": result.masks.frames,
+            }
     return rows
 
 
-def measure(
-    refiner: Refiner, sequences: list[Sequence], groups: dict[str, tuple[str, ...]]
-) -> dict[str, Any]:
-    common: dict[str, Any] = {"frames_per_sequence": 30, "seed": 0}
-    oracle = oracle_experiment(refiner, sequences, masks=True, **common)
-    good = oracle_experiment(refiner, sequences, scale_jitter=0.05, centre_jitter=0.05, **common)
-    rows = _rows(oracle, good, groups)
-    if oracle.masks is not None:  # masks come from the DAVIS sequences only
-        for group in rows:
-            if group != "dev-hand":
-                rows[group] |= {
-                    "mask_j_truth": oracle.masks.j_from_truth,
-                    "mask_j_filled": oracle.masks.j_filled_truth,
-                    "mask_frames": oracle.masks.frames,
-                }
-    return rows
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def print_tables(rows: dict[str, dict[str, Any]]) -> None:
+    """The card's tables: per set, and per set and target size (mean IoU in %)."""
+    print(
+        "| set | oracle before | after | gain | good boxes before | after | worse > 0.05 "
+        "| mask J (filled box) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for group in ("dev-all", "dev-masks", "dev-hand", "davis-holdout"):
+        if group not in rows:
+            continue
+        row = rows[group]
+        mask = (
+            f"{100 * row['mask_j_truth']:.1f} ({100 * row['mask_j_filled']:.1f})"
+            if "mask_j_truth" in row
+            else ""
+        )
+        print(
+            f"| {group} | {100 * row['oracle_before']:.1f} | {100 * row['oracle_after']:.1f} "
+            f"| {100 * (row['oracle_after'] - row['oracle_before']):+.1f} "
+            f"| {_percent(row['good_before'])} ({row['good_frames']}) "
+            f"| {_percent(row['good_after'])} | {_percent(row['good_worse_share'])} % "
+            f"| {mask} |"
+        )
+    print(
+        "\n| set | target size (px) | oracle frames | before | after | gain "
+        "| good boxes before | after | worse > 0.05 | refined area / truth |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for group in ("dev-all", "dev-masks", "dev-hand", "davis-holdout"):
+        for size, row in rows.get(group, {}).get("by_size", {}).items():
+            print(
+                f"| {group} | {size} | {row['oracle_frames']} "
+                f"| {100 * row['oracle_before']:.1f} | {100 * row['oracle_after']:.1f} "
+                f"| {100 * (row['oracle_after'] - row['oracle_before']):+.1f} "
+                f"| {_percent(row['good_before'])} ({row['good_frames']}) "
+                f"| {_percent(row['good_after'])} | {_percent(row['good_worse_share'])} % "
+                f"| {_ratio(row['good_area_ratio'])} |"
+            )
 
 
 def main(argv: SequenceOf[str] | None = None) -> None:
@@ -122,34 +198,12 @@ def main(argv: SequenceOf[str] | None = None) -> None:
                 blended.blend = True
                 runs.append((f"{weights} (blend on{', flip on' if flip else ''})", blended))
     for weights, refiner in runs:
-        rows = measure(
-            refiner, development, {s.name: development_groups(s.name) for s in development}
-        )
+        rows = measure(refiner, development, "dev-all")
         if davis:
-            rows |= measure(refiner, davis, {s.name: ("davis-holdout",) for s in davis})
+            rows |= measure(refiner, davis, "davis-holdout")
         results[weights] = rows
         print(f"\n{weights} ({refiner!r})")
-        print(
-            "| set | oracle before | after | gain | good boxes before | after | worse > 0.05 "
-            "| mask J (filled box) |"
-        )
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        for group in ("dev-all", "dev-masks", "dev-hand", "davis-holdout"):
-            if group not in rows:
-                continue
-            row = rows[group]
-            mask = (
-                f"{100 * row['mask_j_truth']:.1f} ({100 * row['mask_j_filled']:.1f})"
-                if "mask_j_truth" in row
-                else ""
-            )
-            print(
-                f"| {group} | {100 * row['oracle_before']:.1f} | {100 * row['oracle_after']:.1f} "
-                f"| {100 * (row['oracle_after'] - row['oracle_before']):+.1f} "
-                f"| {100 * row['good_before']:.1f} ({row['good_frames']}) "
-                f"| {100 * row['good_after']:.1f} | {100 * row['good_worse_share']:.1f} % "
-                f"| {mask} |"
-            )
+        print_tables(rows)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)

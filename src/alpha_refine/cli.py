@@ -144,6 +144,25 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise ValueError('needs the app extra (Gradio): pip install "alpha-refine[app]"')
+    from alpha_refine.app import Limits, serve
+    from alpha_refine.eval.tracking import RefinerOptions, load_refiner
+    from alpha_refine.refiner import Refiner
+
+    def load(flip: bool) -> Refiner:
+        refiner = load_refiner(args.refiner, args.device, RefinerOptions(flip=flip))
+        if refiner is None:
+            raise ValueError("the app needs a refiner; --refiner none is not possible here")
+        return refiner
+
+    serve(load, host=args.host, port=args.port, limits=Limits(args.max_frames, args.max_megabytes))
+    return 0
+
+
 def _download_trackers(args: argparse.Namespace) -> int:
     from alpha_refine.trackers.models import DEFAULT_DOWNLOADS, MODEL_FILES, download_models
 
@@ -272,6 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     from alpha_refine.eval.commands import add_eval_commands, add_view_options
 
     add_view_options(demo)
+
+    app = commands.add_parser(
+        "app",
+        help="a browser page: draw a box on your video, see a tracker with and without refinement",
+        description="Serves a page (Gradio; the app extra) where you load a video or the "
+        "generated clip, click the target's box on the first frame, pick a base tracker and the "
+        "refiner's options, and get the annotated video, the IoU per frame, timings and the "
+        "boxes as CSV and JSON. Serves until stopped (Ctrl+C); uploads and results live in a "
+        "temporary folder deleted when a browser session ends and when the app stops.",
+    )
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    app.add_argument("--port", type=int, default=7860)
+    app.add_argument("--refiner", default="default", help="default | weights folder | hub id")
+    app.add_argument("--device", default="auto")
+    app.add_argument("--max-frames", type=int, default=300, help="longest video accepted")
+    app.add_argument("--max-megabytes", type=float, default=100.0, help="largest upload")
+    app.set_defaults(run=_app)
 
     download = commands.add_parser(
         "download-trackers",

@@ -4,6 +4,14 @@ writes, and that a run's boxes are ``alpha-refine demo``'s for the same clip, bo
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -303,3 +311,48 @@ def test_handlers_keep_each_sessions_own_data(refiner: Refiner, tmp_path: Path) 
         handlers.end(one)
         assert not (workspace.root / "sessions" / "one").exists()
         assert gr is not None
+
+
+@pytest.mark.slow
+def test_the_app_command_serves_until_stopped_then_deletes_its_folder(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "TMPDIR": str(tmp_path),  # where the app makes its folder
+        "ALPHA_REFINE_BACKEND": "torch",
+        "ALPHA_REFINE_CACHE": str(tmp_path / "graph-cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "alpha_refine.cli", "app", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--device", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        output, deadline = "", time.monotonic() + 120
+        while "open http" not in output and time.monotonic() < deadline:
+            if select.select([process.stdout], [], [], 1.0)[0]:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                output += line
+        address = f"http://127.0.0.1:{port}/"
+        assert address in output, output
+        with urllib.request.urlopen(address, timeout=30) as response:
+            assert response.status == 200
+        folders = list(tmp_path.glob("alpha-refine-app-*"))
+        assert len(folders) == 1 and folders[0].is_dir()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert not folders[0].exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -62,21 +62,23 @@ class Selection:
 def tracker_choices() -> tuple[list[tuple[str, str]], str]:
     """The base trackers that run here, as (label, name), and a note on the missing ones."""
     names = available_trackers()
+    advice = (
+        (
+            DEEP_TRACKERS,
+            "their model files are not here; `alpha-refine download-trackers` fetches them "
+            "(then restart the app).",
+        ),
+        (
+            CONTRIB_TRACKERS,
+            "need opencv-contrib-python-headless (`pip install 'alpha-refine[opencv-contrib]'`, "
+            "docs/trackers.md).",
+        ),
+    )
     notes = []
-    missing_deep = [n for n in DEEP_TRACKERS if n not in names]
-    if missing_deep:
-        labels = " and ".join(OPENCV_TRACKERS[n].label for n in missing_deep)
-        notes.append(
-            f"{labels}: their model files are not here; `alpha-refine download-trackers` "
-            "fetches them (then restart the app)."
-        )
-    missing_contrib = [n for n in CONTRIB_TRACKERS if n not in names]
-    if missing_contrib:
-        labels = ", ".join(OPENCV_TRACKERS[n].label for n in missing_contrib)
-        notes.append(
-            f"{labels}: need opencv-contrib-python-headless "
-            "(`pip install 'alpha-refine[opencv-contrib]'`, docs/trackers.md)."
-        )
+    for group, text in advice:
+        missing = [OPENCV_TRACKERS[n].label for n in group if n not in names]
+        if missing:
+            notes.append(f"{', '.join(missing)}: {text}")
     return [(OPENCV_TRACKERS[n].label, n) for n in names], " ".join(notes)
 
 

@@ -175,6 +175,8 @@ def test_a_file_that_is_not_a_video_gets_a_message(
     sync_api.expect(_status(page)).to_contain_text("Error")
     assert page.locator("#first-frame img").count() == 0
     _load_generated(page)  # the server goes on serving
+    outside = page.request.get(f"{app[0]}gradio_api/file={Path(__file__).resolve()}")
+    assert outside.status == 403  # nothing outside the app's folder is served
 
 
 def test_two_sessions_keep_their_own_video_box_and_files(

@@ -264,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument(
         "--export", metavar="DIR", help="write the run's checkpoint as weights to DIR and exit"
     )
+    trainer.add_argument(
+        "--cache-only",
+        action="store_true",
+        help="build or finish the config's [features] cache and exit (resumable)",
+    )
     trainer.set_defaults(run=_train)
 
     demo = commands.add_parser(
@@ -283,11 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="alpha-refine-demo", help="output folder")
     demo.set_defaults(run=_demo)
 
-    trainer.add_argument(
-        "--cache-only",
-        action="store_true",
-        help="build or finish the config's [features] cache and exit (resumable)",
-    )
     from alpha_refine.eval.commands import add_eval_commands, add_view_options
 
     add_view_options(demo)

@@ -14,7 +14,7 @@ import alpha_refine
 
 PACKAGE = Path(alpha_refine.__file__).parent
 # The tools built on the refiner; the core below them must not reach up into them.
-UPPER = ("alpha_refine.eval", "alpha_refine.trackers", "alpha_refine.train")
+UPPER = ("alpha_refine.app", "alpha_refine.eval", "alpha_refine.trackers", "alpha_refine.train")
 UPPER_MODULES = ("alpha_refine.cli", "alpha_refine.demo")
 CORE = (
     "alpha_refine.refiner",

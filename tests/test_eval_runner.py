@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,8 +14,17 @@ from alpha_refine.cli import main
 from alpha_refine.data import load_dataset
 from alpha_refine.data.sequence import Sequence
 from alpha_refine.eval import runner, tracking
+from alpha_refine.eval.groups import parse_ground_truth_kinds
 from alpha_refine.eval.metrics import evaluate_sequence, summarize
-from alpha_refine.eval.report import TrackerScores, frame_changes
+from alpha_refine.eval.report import (
+    EvalReport,
+    Grouping,
+    TrackerScores,
+    compare,
+    frame_changes,
+    score_folder,
+    write_report,
+)
 from alpha_refine.eval.results import (
     ResultsMismatchError,
     claim_folder,
@@ -257,6 +267,118 @@ def test_frame_changes_count_frames_refinement_moved_by_more_than_the_margin() -
     assert changes.to_dict()["per_sequence"]["seq"]["frames"] == 3
 
 
+def _split_sequences() -> list[Sequence]:
+    """Three 5-frame sequences for the splits: "big" has masks and a 150 px target; "small" is
+    20 px for three frames, then 40 px; "mixed" is 100 px, without ground truth in frame 2."""
+    frame = np.zeros((300, 300, 3), np.uint8)
+    big = np.tile([10.0, 10.0, 150.0, 150.0], (5, 1))
+    small = np.array([[5.0, 5.0, 20.0, 20.0]] * 3 + [[5.0, 5.0, 40.0, 40.0]] * 2)
+    mixed = np.tile([0.0, 0.0, 100.0, 100.0], (5, 1))
+    mixed[2] = np.nan
+    masks = [np.ones((300, 300), bool)] * 5
+    return [
+        Sequence.from_arrays("big", [frame] * 5, big, masks=masks),
+        Sequence.from_arrays("small", [frame] * 5, small),
+        Sequence.from_arrays("mixed", [frame] * 5, mixed),
+    ]
+
+
+def _saved_split_results(root: Path, sequences: list[Sequence]) -> tuple[Path, Path]:
+    """Base results (the ground truth, but mixed's frame 3 far off) and refined ones (the
+    ground truth, but small's frames 1 and 2 far off), as an eval run writes them."""
+    far = [250.0, 250.0, 10.0, 10.0]  # IoU 0 with every ground-truth box
+    for name, sequence in (("mil", "mixed"), ("mil+AR", "small")):
+        (root / name).mkdir(parents=True)
+        for seq in sequences:
+            boxes = np.nan_to_num(seq.boxes, nan=1.0)
+            if seq.name == sequence:
+                boxes[[3] if name == "mil" else [1, 2]] = far
+            write_boxes(root / name / f"{seq.name}.txt", boxes)
+    return root / "mil", root / "mil+AR"
+
+
+def test_splits_by_ground_truth_and_target_size(tmp_path: Path) -> None:
+    sequences = _split_sequences()
+    base_dir, refined_dir = _saved_split_results(tmp_path / "run", sequences)
+    base = score_folder(base_dir, sequences, "pytracking")
+    refined = score_folder(refined_dir, sequences, "pytracking", name="mil+AR")
+    grouping = Grouping.of(sequences)
+    assert grouping.kinds == {"big": "masks", "small": "hand", "mixed": "hand"}
+    both = compare("mil", base, refined, sequences, grouping, "none")
+    assert both.changes is not None and both.changes.frames == 4 + 4 + 3  # after the first
+    assert both.changes.worse == pytest.approx(2 / 11) and both.changes.better == 1 / 11
+
+    kinds, sizes = both.splits["ground_truth"], both.splits["target_size"]
+    assert list(kinds) == ["masks", "hand"]
+    assert [(g.sequences, g.frames) for g in kinds.values()] == [(1, 4), (2, 7)]
+    assert list(sizes) == ["under 32", "32-64", "64-128", "128 and over"]
+    assert [(g.sequences, g.frames) for g in sizes.values()] == [(1, 2), (1, 2), (1, 3), (1, 4)]
+    # Every counted frame is in one group of each split.
+    assert sum(g.frames for g in kinds.values()) == sum(g.frames for g in sizes.values()) == 11
+    # By ground truth: the scores of the kind's sequences, as the table scores all of them.
+    hand = [s for s in sequences if s.name != "big"]
+    assert kinds["hand"].base.auc == score_folder(base_dir, hand, "pytracking").scores.auc
+    assert kinds["hand"].changes is not None
+    assert (kinds["hand"].changes.worse, kinds["hand"].changes.better) == (2 / 7, 1 / 7)
+    # By size: the frames pooled; IoU 1 succeeds at 20 of the 21 thresholds, IoU 0 at none.
+    tiny, medium = sizes["under 32"], sizes["64-128"]
+    assert tiny.base.auc == pytest.approx(20 / 21) and tiny.refined is not None
+    assert tiny.refined.auc == 0.0 and tiny.refined.mean_iou == 0.0
+    assert tiny.changes is not None and (tiny.changes.worse, tiny.changes.better) == (1.0, 0.0)
+    assert medium.base.auc == pytest.approx(40 / 63) and medium.base.mean_iou == 2 / 3
+    assert medium.changes is not None and medium.changes.better == 1 / 3
+
+    # The override: "big" counted as drawn by hand, and the shared parser of --ground-truth.
+    kinds_given = parse_ground_truth_kinds("big=hand, small=hand")
+    assert kinds_given == {"big": "hand", "small": "hand"}
+    with pytest.raises(ValueError, match="NAME=masks or NAME=hand"):
+        parse_ground_truth_kinds("big=drawn")
+    moved = compare("mil", base, refined, sequences, Grouping.of(sequences, kinds_given))
+    assert list(moved.splits["ground_truth"]) == ["hand"]
+    assert moved.splits["ground_truth"]["hand"].frames == 11
+    assert moved.splits["target_size"].keys() == sizes.keys()
+    # --max-frames keeps the masks, so the kind does not change.
+    assert Grouping.of([limit_sequence(sequences[0], 3)]).kinds == {"big": "masks"}
+
+    report = EvalReport("pytracking", "generated", [s.name for s in sequences], [both])
+    report.ground_truth = grouping.kinds
+    write_report(report, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ground_truth"] == grouping.kinds
+    assert summary["size_bins"]["128 and over"] == [128.0, None]
+    splits = summary["trackers"]["mil"]["splits"]
+    assert splits["ground_truth"]["hand"]["frame_changes"]["frames"] == 7
+    assert splits["target_size"]["under 32"]["delta"]["auc"] == pytest.approx(-20 / 21)
+    assert set(splits["target_size"]["under 32"]["base"]) == {"auc", "mean_iou"}
+    assert set(splits["ground_truth"]["masks"]["refined"]) == {
+        "auc",
+        "norm_precision",
+        "precision",
+        "mean_iou",
+    }
+    table = (tmp_path / "out" / "table.txt").read_text()
+    assert "By ground truth and by target size" in table
+    assert "boxes drawn by hand" in table and "128 and over" in table
+    tiny_row = next(line for line in table.splitlines() if "under 32" in line)
+    cells = [cell for cell in tiny_row.split() if cell != "|"]
+    assert cells[:5] == ["mil", "under", "32", "1", "2"]  # tracker, size, sequences, frames
+    assert "-95.2" in tiny_row and "100.0" in tiny_row  # AUC diff, share of frames made worse
+
+    # The benchmark that re-scores eval runs groups as the library does.
+    spec = importlib.util.spec_from_file_location(
+        "eval_by_ground_truth",
+        Path(__file__).parent.parent / "benchmarks" / "eval_by_ground_truth.py",
+    )
+    assert spec is not None and spec.loader is not None
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    rows = benchmark.split_run(tmp_path / "run", sequences)["mil+AR"]
+    assert list(rows)[:3] == ["dev-all", "dev-masks", "dev-hand"]
+    assert rows["dev-hand"]["sequences"] == 2 and rows["dev-hand"]["worse"] == 2 / 7
+    assert rows["dev-all"]["auc_base"] == base.scores.auc
+    assert rows["size under 32"]["auc_refined"] == 0.0
+
+
 def test_plots_are_skipped_without_matplotlib(
     dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -273,16 +395,30 @@ def test_cli_eval_refine_results_and_oracle(
 ) -> None:
     out = str(tmp_path / "eval")
     common = ["--dataset", dataset, "--max-frames", "3", "--no-progress", "--threads", "1"]
-    assert main(["eval", *common, "--tracker", "mil", "--refiner", "none", "--out", out]) == 0
+    args = ["eval", *common, "--tracker", "mil", "--refiner", "none", "--out", out]
+    assert main([*args, "--ground-truth", "bravo=masks"]) == 0
     printed = capsys.readouterr().out
     assert "Base vs Base + AR" in printed and "mil" in printed
-    assert (Path(out) / "summary.json").is_file()
+    assert "By ground truth and by target size" in printed and "boxes from masks" in printed
+    summary = json.loads((Path(out) / "summary.json").read_text())
+    assert summary["ground_truth"] == {"alpha": "hand", "bravo": "masks", "charlie": "hand"}
+    kinds = summary["trackers"]["mil"]["splits"]["ground_truth"]
+    assert {kind: group["frames"] for kind, group in kinds.items()} == {"masks": 2, "hand": 4}
+    assert summary["trackers"]["mil"]["splits"]["target_size"]["under 32"]["frames"] == 6
+    with pytest.raises(SystemExit):
+        main([*args, "--ground-truth", "bravo=drawn"])
+    assert "NAME=masks or NAME=hand" in capsys.readouterr().err
 
     refined = str(tmp_path / "refined")
     args = ["refine-results", *common, "--results", f"{out}/mil", "--out", refined]
+    args += ["--ground-truth", "alpha=masks,charlie=masks"]
     assert main([*args, "--refiner", weights, "--device", "cpu", "--no-plots"]) == 0
-    assert "mil+AR" in (Path(refined) / "summary.json").read_text()
-    assert "no feedback" in capsys.readouterr().out
+    summary = json.loads((Path(refined) / "summary.json").read_text())
+    assert "mil+AR" in summary["trackers"]["mil"]["refined"]["folder"]
+    kinds = summary["trackers"]["mil"]["splits"]["ground_truth"]
+    assert kinds["masks"]["sequences"] == 2 and kinds["masks"]["frame_changes"]["frames"] == 4
+    printed = capsys.readouterr().out
+    assert "no feedback" in printed and "boxes drawn by hand" in printed
 
     oracle = tmp_path / "oracle.json"
     assert (

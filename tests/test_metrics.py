@@ -20,6 +20,7 @@ from alpha_refine.eval import (
     normalized_center_error,
     summarize,
 )
+from alpha_refine.eval.metrics import pooled_success_curve
 
 NAN = float("nan")
 
@@ -319,6 +320,14 @@ def test_plain_measures() -> None:
     )
     with pytest.raises(ValueError, match="geometry"):
         iou([0, 0, 1, 1], [0, 0, 1, 1], "round")  # type: ignore[arg-type]
+
+
+def test_pooled_success_curve_weighs_every_frame_the_same() -> None:
+    curve = pooled_success_curve([1.0, 0.42, NAN, 0.0], "pytracking")  # NaN: a missing box
+    # Thresholds 0, 0.05, ..., 1 (IoU > t): 1.0 passes 20 of them, 0.42 passes 9, the rest none.
+    assert curve.shape == (21,) and curve[0] == 0.5 and curve[9] == 0.25 and curve[20] == 0.0
+    assert np.mean(curve) == pytest.approx((20 + 9) / (4 * 21))
+    assert np.all(np.isnan(pooled_success_curve([], "got10k")))
 
 
 def test_errors_and_summaries() -> None:

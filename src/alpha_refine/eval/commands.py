@@ -111,6 +111,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "--max-frames", type=int, default=None, help="only the first N frames of each sequence"
     )
     parser.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    add_ground_truth_option(parser)
 
 
 def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,6 +128,7 @@ def _run_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "summarize_only": args.summarize_only,
         "plots": not args.no_plots,
         "progress": not args.no_progress,
+        "ground_truth_kinds": args.ground_truth,
         **asdict(refiner_options(args)),
     }
 
@@ -182,7 +184,8 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
     0.85), ``near_perfect`` (``None`` when that pass was off), ``splits`` (by ground-truth kind
     and by target size, :func:`~alpha_refine.eval.oracle.split_frames`) and ``frame_records``.
     """
-    from alpha_refine.eval.oracle import GOOD_BOX_IOU, SIZE_BINS, WORSE_BY
+    from alpha_refine.eval.groups import size_bin_bounds
+    from alpha_refine.eval.oracle import GOOD_BOX_IOU, WORSE_BY
 
     near_on = result.near_perfect is not None
 
@@ -224,9 +227,7 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
             if near_on
             else None
         ),
-        "size_bins": {
-            label: [low, None if math.isinf(high) else high] for low, high, label in SIZE_BINS
-        },
+        "size_bins": size_bin_bounds(),
         "splits": {
             split: {name: scores(group) for name, group in groups.items()}
             for split, groups in result.splits().items()
@@ -296,9 +297,6 @@ def format_oracle(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_SPLIT_LABELS = {"masks": "boxes from masks", "hand": "boxes drawn by hand"}
-
-
 def _near_perfect_lines(near: dict[str, Any]) -> list[str]:
     lines = [
         f"Near-perfect inputs: ground truth jittered by {near['jitter']} in centre and scale; "
@@ -315,6 +313,7 @@ def _near_perfect_lines(near: dict[str, Any]) -> list[str]:
 
 def _split_table(summary: dict[str, Any]) -> list[str]:
     """The splits by ground-truth kind and target size as table lines (IoU in %)."""
+    from alpha_refine.eval.groups import GROUND_TRUTH_LABELS
 
     def number(value: float | None, scale: float, spec: str) -> str:
         return "-" if value is None else format(scale * value, spec)
@@ -334,7 +333,9 @@ def _split_table(summary: dict[str, Any]) -> list[str]:
     for split, groups in summary["splits"].items():
         lines.append(rule)
         for name, row in groups.items():
-            label = _SPLIT_LABELS.get(name, name) if split == "ground_truth" else f"size {name}"
+            label = (
+                GROUND_TRUTH_LABELS.get(name, name) if split == "ground_truth" else f"size {name}"
+            )
             line = (
                 f"{label:<24} | {row['frames']:>6} | {100 * row['mean_iou_before']:>6.1f} | "
                 f"{100 * row['mean_iou_after']:>5.1f} | {100 * row['gain']:>+5.1f}"
@@ -366,13 +367,26 @@ def _near_perfect_option(text: str) -> float | None:
 
 
 def _kinds_option(text: str) -> dict[str, str]:
-    kinds = {}
-    for item in (part.strip() for part in text.split(",")):
-        name, _, kind = item.partition("=")
-        if not item or not name or kind not in ("masks", "hand"):
-            raise argparse.ArgumentTypeError(f"expected NAME=masks or NAME=hand, got {item!r}")
-        kinds[name.strip()] = kind
-    return kinds
+    from alpha_refine.eval.groups import parse_ground_truth_kinds
+
+    try:
+        return parse_ground_truth_kinds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_ground_truth_option(parser: argparse.ArgumentParser) -> None:
+    """``--ground-truth NAME=KIND,...`` (``eval``, ``refine-results``, ``oracle``): how the
+    named sequences' boxes were drawn, where the rule of
+    :func:`~alpha_refine.eval.groups.ground_truth_kind` would be wrong."""
+    parser.add_argument(
+        "--ground-truth",
+        type=_kinds_option,
+        default=None,
+        metavar="NAME=KIND,...",
+        help="how these sequences' boxes were drawn, 'masks' or 'hand', for the split by ground "
+        "truth (default: 'masks' for sequences with ground-truth masks, else 'hand')",
+    )
 
 
 def _oracle(args: argparse.Namespace) -> int:
@@ -519,12 +533,5 @@ def add_eval_commands(commands: Any) -> None:
         help="also refine the ground truth jittered by this factor (centre and scale) and report "
         "the frames whose input IoU is >= 0.85; 'off' to skip (half the time); default 0.05",
     )
-    oracle.add_argument(
-        "--ground-truth",
-        type=_kinds_option,
-        default=None,
-        metavar="NAME=KIND,...",
-        help="how these sequences' boxes were drawn, 'masks' or 'hand' (default: 'masks' for "
-        "sequences with ground-truth masks, else 'hand')",
-    )
+    add_ground_truth_option(oracle)
     oracle.set_defaults(run=_oracle)

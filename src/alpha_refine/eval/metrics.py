@@ -39,6 +39,7 @@ __all__ = [
     "get_convention",
     "iou",
     "normalized_center_error",
+    "pooled_success_curve",
     "summarize",
 ]
 
@@ -297,6 +298,15 @@ def _curve(values: FloatArray, thresholds: FloatArray, denominator: int, above: 
     hits = values[:, None] > thresholds[None, :] if above else values[:, None] <= thresholds
     result: FloatArray = hits.sum(axis=0) / float(denominator)
     return result
+
+
+def pooled_success_curve(ious: ArrayLike, convention: str | Convention) -> FloatArray:
+    """The success curve of frames pooled from any sequences, every frame weighing the same: the
+    share of ``ious`` (per-frame IoUs, such as :attr:`SequenceScores.iou`) above each of the
+    convention's success thresholds; NaN (a missing box) is a miss. NaN with no frames. Its mean
+    is the frames' success AUC."""
+    values = np.nan_to_num(np.asarray(ious, dtype=np.float64).reshape(-1), nan=0.0)
+    return _curve(values, get_convention(convention).success_thresholds, len(values), above=True)
 
 
 @dataclass(frozen=True, eq=False)

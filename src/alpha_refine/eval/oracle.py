@@ -15,7 +15,8 @@ More views of the same run:
 * **Splits** (:func:`split_frames`): every frame is recorded (:class:`OracleFrame`) with how its
   ground truth was drawn (``"masks"``: boxes from ground-truth masks; ``"hand"``: drawn by hand)
   and its target size (the square root of the ground-truth box area, in pixels), and the scores
-  above are grouped by both (size bins: under 32, 32-64, 64-128, 128 and over).
+  above are grouped by both (size bins: under 32, 32-64, 64-128, 128 and over), with the groups of
+  :mod:`alpha_refine.eval.groups`, as ``alpha-refine eval`` splits tracker scores.
 * **Mask J** (``masks=True``, sequences with masks): the region similarity (IoU) of the mask
   thresholded at 0.5 with the ground-truth mask, refined from the ground-truth box and from the
   jittered box, each next to the filled box it started from (the mask a box tracker gives).
@@ -35,39 +36,15 @@ from tqdm import tqdm
 
 from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
+from alpha_refine.eval.groups import GROUND_TRUTH_KINDS, SIZE_BINS, ground_truth_kind, size_bin
 from alpha_refine.geometry import iou
 from alpha_refine.refiner import Refiner
 
 GOOD_BOX_IOU = 0.85
 WORSE_BY = 0.05  # a frame is "made worse" when refinement lowers its IoU by more than this
 NEAR_PERFECT_JITTER = 0.05  # the near-perfect inputs' jitter factor (centre and scale)
-GROUND_TRUTH_KINDS = ("masks", "hand")
-# Target size bins: (lower bound, upper bound, label), sqrt of the ground-truth box area in px.
-SIZE_BINS = (
-    (0.0, 32.0, "under 32"),
-    (32.0, 64.0, "32-64"),
-    (64.0, 128.0, "64-128"),
-    (128.0, math.inf, "128 and over"),
-)
-
-
-def size_bin(size: float) -> str:
-    """The label of the :data:`SIZE_BINS` bin holding a target of ``size`` px (sqrt of area)."""
-    for low, high, label in SIZE_BINS:
-        if low <= size < high:
-            return label
-    raise ValueError(f"target size {size} is not a positive number")
-
-
-def ground_truth_kind(sequence: Sequence, kinds: Mapping[str, str] | None = None) -> str:
-    """How ``sequence``'s boxes were drawn: ``kinds[name]`` if given, else ``"masks"`` when the
-    sequence has ground-truth masks (its boxes are the masks' boxes) and ``"hand"`` otherwise."""
-    kind = (kinds or {}).get(sequence.name, "masks" if sequence.has_masks else "hand")
-    if kind not in GROUND_TRUTH_KINDS:
-        raise ValueError(
-            f"{sequence.name}: unknown ground-truth kind {kind!r}; use one of {GROUND_TRUTH_KINDS}"
-        )
-    return kind
+# GROUND_TRUTH_KINDS, SIZE_BINS, ground_truth_kind and size_bin live in alpha_refine.eval.groups,
+# shared with the tracker reports; imported here, they stay importable from this module too.
 
 
 @dataclass(frozen=True)

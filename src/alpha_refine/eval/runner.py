@@ -15,7 +15,7 @@ Frames are BGR ``uint8`` and boxes ``x, y, w, h`` pixels throughout.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from collections.abc import Sequence as SequenceOf
 from pathlib import Path
 from typing import Any, cast
@@ -23,13 +23,15 @@ from typing import Any, cast
 import cv2
 
 from alpha_refine.data.sequence import Sequence
+from alpha_refine.eval.groups import ground_truth_kind
 from alpha_refine.eval.metrics import get_convention
 from alpha_refine.eval.plots import write_plots
 from alpha_refine.eval.report import (
     Comparison,
     EvalReport,
+    Grouping,
     TrackerScores,
-    frame_changes,
+    compare,
     score_folder,
     write_report,
 )
@@ -190,6 +192,7 @@ def evaluate_trackers(
     tracker_models: str | Path | None = None,
     blend: bool | None = None,
     flip: bool | None = None,
+    ground_truth_kinds: Mapping[str, str] | None = None,
 ) -> EvalReport | None:
     """Run OpenCV base trackers with and without the refiner and compare them.
 
@@ -199,6 +202,8 @@ def evaluate_trackers(
     ``<out>/summary.json``, ``<out>/table.txt`` and ``<out>/success.png``/``precision.png``
     (if matplotlib is installed). With ``shard`` only that shard runs and ``None`` is returned:
     score everything afterwards with ``summarize_only=True`` (or a run without ``shard``).
+    The report also splits every tracker's scores by how the ground truth was drawn and by
+    target size (:func:`~alpha_refine.eval.report.split_scores`).
 
     Args:
         dataset: a :func:`~alpha_refine.data.load_dataset` spec, or sequences (in-process only).
@@ -228,6 +233,10 @@ def evaluate_trackers(
             model files; ``None`` searches ``$ALPHA_REFINE_TRACKER_MODELS`` and the cache folder
             (see :mod:`alpha_refine.trackers.models`). Their SHA-256 go into ``run.json``, so
             results of other model files are never mixed in.
+        ground_truth_kinds: sequence name -> ``"masks"`` or ``"hand"``, how its boxes were
+            drawn, for the split by ground truth, where the rule of
+            :func:`~alpha_refine.eval.groups.ground_truth_kind` (``"masks"`` for sequences with
+            ground-truth masks) would be wrong (as ``oracle_experiment``'s).
     """
     _check_workers(workers, threads)
     if feedback not in FEEDBACK_MODES:
@@ -239,6 +248,7 @@ def evaluate_trackers(
     all_sequences = [limit_sequence(s, max_frames) for s in load_sequences(dataset, names)]
     if not all_sequences:
         raise ValueError("the dataset has no sequences")
+    kinds = _kinds(all_sequences, ground_truth_kinds)
     label = _refiner_label(refiner)
     models = None if tracker_models is None else str(tracker_models)
     feedbacks = {name: _feedback_for(name, feedback, summarize_only, models) for name in trackers}
@@ -297,18 +307,18 @@ def evaluate_trackers(
             f"(run every shard first): {', '.join(missing[:10])}"
             + (" ..." if len(missing) > 10 else "")
         )
+    grouping = Grouping.of(all_sequences, kinds)
     for name in trackers:
         base = score_folder(out / name, all_sequences, conv, name=name)
         refined = None
-        changes = None
         if label is not None:
             folder = out / folders[name]
             refined = score_folder(folder, all_sequences, conv, name=folder.name)
-            changes = frame_changes(base, refined, all_sequences)
             if fingerprint is None:
                 fingerprint = (read_run_info(folder) or {}).get("refiner_fingerprint")
+        feedback_used = feedbacks[name] if label else None
         comparisons.append(
-            Comparison(name, base, refined, feedbacks[name] if label else None, changes)
+            compare(name, base, refined, all_sequences, grouping, feedback=feedback_used)
         )
     notes = ["FPS: frames over seconds summed over all sequences, first frames left out"]
     if label is not None:
@@ -322,9 +332,15 @@ def evaluate_trackers(
         refiner=label,
         refiner_fingerprint=fingerprint,
         notes=notes,
+        ground_truth=kinds,
     )
     _write_outputs(report, out, plots)
     return report
+
+
+def _kinds(sequences: Iterable[Sequence], given: Mapping[str, str] | None) -> dict[str, str]:
+    """How each sequence's ground truth was drawn (checked before anything runs)."""
+    return {s.name: ground_truth_kind(s, given) for s in sequences}
 
 
 def _feedback_for(
@@ -394,6 +410,7 @@ def refine_saved_results(
     gate: bool | None = None,
     blend: bool | None = None,
     flip: bool | None = None,
+    ground_truth_kinds: Mapping[str, str] | None = None,
 ) -> EvalReport | None:
     """Refine the saved results of any tracker, offline, and compare both.
 
@@ -406,7 +423,8 @@ def refine_saved_results(
 
     No feedback is possible: the saved trajectory was produced without the refiner and cannot
     react to it, so this measures refinement of a fixed trajectory (``feedback="none"``). The
-    +AR frame rate counts the refiner alone. Other arguments as for :func:`evaluate_trackers`.
+    +AR frame rate counts the refiner alone. Other arguments as for :func:`evaluate_trackers`,
+    and the report is split by ground truth and target size in the same way.
     """
     _check_workers(workers, threads)
     results = Path(results)
@@ -427,6 +445,7 @@ def refine_saved_results(
         sequences = [s for s in sequences if s.name not in set(absent)]
     if not sequences:
         raise ValueError(f"{results}: no saved result for any sequence of the dataset")
+    kinds = _kinds(sequences, ground_truth_kinds)
     label = _refiner_label(refiner)
     options = RefinerOptions(gate, blend, flip)
     loaded, fingerprint = _resolve_refiner(refiner, device, options, summarize_only)
@@ -448,14 +467,14 @@ def refine_saved_results(
         raise FileNotFoundError(f"refined results missing in {refined_dir}: {missing}")
     base = score_folder(results, sequences, conv, name=tracker_name)
     refined = score_folder(refined_dir, sequences, conv, name=refined_dir.name)
-    changes = frame_changes(base, refined, sequences)
+    grouping = Grouping.of(sequences, kinds)
     if fingerprint is None:
         fingerprint = (read_run_info(refined_dir) or {}).get("refiner_fingerprint")
     report = EvalReport(
         conv,
         dataset if isinstance(dataset, str) else "in-memory sequences",
         [s.name for s in sequences],
-        [Comparison(tracker_name, base, refined, "none (offline)", changes)],
+        [compare(tracker_name, base, refined, sequences, grouping, "none (offline)")],
         refiner=label,
         refiner_fingerprint=fingerprint,
         refined_fps_label="AR only",
@@ -465,6 +484,7 @@ def refine_saved_results(
             + _device(loaded),
             *_refiner_notes(loaded),
         ],
+        ground_truth=kinds,
     )
     _write_outputs(report, out, plots)
     return report

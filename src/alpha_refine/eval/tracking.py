@@ -103,7 +103,7 @@ def load_refiner(
 def limit_sequence(sequence: Sequence, max_frames: int | None) -> Sequence:
     """The first ``max_frames`` frames of ``sequence`` (the sequence itself if shorter).
 
-    Per-frame arrays in ``attributes`` (visibility flags...) are cut to match.
+    Per-frame arrays in ``attributes`` (visibility flags...) are cut to match; masks are kept.
     """
     if max_frames is None or len(sequence) <= max_frames:
         return sequence
@@ -121,6 +121,7 @@ def limit_sequence(sequence: Sequence, max_frames: int | None) -> Sequence:
         sequence.boxes[:max_frames],
         sequence.frame,
         visible=sequence.visible[:max_frames],
+        mask_loader=sequence.mask if sequence.has_masks else None,
         attributes=attributes,
     )
 

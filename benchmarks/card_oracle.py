@@ -61,13 +61,6 @@ DEVELOPMENT_HELD_OUT = (
 DAVIS_HELD_OUT = ("bear_1", "dance-jump_1", "hockey_1", "motocross-bumps_1", "soccerball_1")
 
 
-def development_groups(name: str) -> tuple[str, ...]:
-    """The whole development set, and boxes from masks (DAVIS) or drawn by hand (the rest), by
-    name (for ``eval_by_ground_truth.py``; the oracle's own split goes by the masks a sequence
-    has, which gives the same groups here)."""
-    return ("dev-all", "dev-masks" if name.startswith("davis") else "dev-hand")
-
-
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 

@@ -33,7 +33,12 @@ import torch
 
 from alpha_refine.train.config import FeatureCacheConfig, TrainConfig
 from alpha_refine.train.features import CachedPairs, build_feature_cache
-from alpha_refine.train.loop import build_sources, training_network, training_step
+from alpha_refine.train.loop import (
+    build_sources,
+    training_network,
+    training_optimizer,
+    training_step,
+)
 from alpha_refine.train.sampling import TrainingPairs
 
 
@@ -41,13 +46,7 @@ def _steps_per_second(config: TrainConfig, dataset: Any, steps: int, workers: in
     """Steps per second of the loop's own ``training_step`` over ``dataset`` (one untimed)."""
     device = torch.device("cpu")
     network, _ = training_network(config, device)
-    backbone = {id(p) for p in network.backbone.parameters()}
-    heads = [p for p in network.parameters() if id(p) not in backbone and p.requires_grad]
-    groups: list[dict[str, Any]] = [{"params": heads}]
-    trunk = [p for p in network.backbone.parameters() if p.requires_grad]
-    if trunk:
-        groups.append({"params": trunk, "lr": config.optim.lr * config.optim.backbone_lr_scale})
-    optimizer = torch.optim.Adam(groups, lr=config.optim.lr)
+    optimizer = training_optimizer(network, config.optim)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=config.optim.batch_size, num_workers=workers, drop_last=True

@@ -198,6 +198,18 @@ def training_step(
     return stats
 
 
+def training_optimizer(network: AlphaRefineNet, optim: OptimConfig) -> torch.optim.Adam:
+    """Adam over the parameters that train: the heads at ``optim.lr``, the trunk (unless
+    frozen) at ``optim.lr x optim.backbone_lr_scale``."""
+    backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
+    heads = [p for p in network.parameters() if id(p) not in backbone_ids and p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": heads}]
+    trunk = [p for p in network.backbone.parameters() if p.requires_grad]
+    if trunk:
+        groups.append({"params": trunk, "lr": optim.lr * optim.backbone_lr_scale})
+    return torch.optim.Adam(groups, lr=optim.lr)
+
+
 def _initialisation(config: TrainConfig, random_tensors: list[str] | None = None) -> str:
     if config.init_weights and random_tensors:
         modules = sorted({name.rsplit(".", 2)[0] for name in random_tensors})
@@ -470,13 +482,7 @@ def _train(
 
     network, random_tensors = training_network(config, torch_device)
     teacher = load_teacher(config.distill, torch_device)
-    backbone_ids = {id(parameter) for parameter in network.backbone.parameters()}
-    heads = [p for p in network.parameters() if id(p) not in backbone_ids and p.requires_grad]
-    groups: list[dict[str, Any]] = [{"params": heads}]
-    trunk = [p for p in network.backbone.parameters() if p.requires_grad]
-    if trunk:
-        groups.append({"params": trunk, "lr": config.optim.lr * config.optim.backbone_lr_scale})
-    optimizer = torch.optim.Adam(groups, lr=config.optim.lr)
+    optimizer = training_optimizer(network, config.optim)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.optim.lr_halve_every, gamma=0.5
     )

@@ -342,7 +342,8 @@ def build_sources(config: TrainConfig) -> list[Source]:
     return sources
 
 
-def _validation_sequences(spec: str, names: tuple[str, ...]) -> list[Sequence]:
+def validation_sequences(spec: str, names: tuple[str, ...]) -> list[Sequence]:
+    """The sequences of a ``[validation]`` set (``spec``, keeping ``names`` if given)."""
     if not spec:
         return []
     sequences = load_dataset(spec)
@@ -518,7 +519,7 @@ def _train(
         "val_holdout": (config.validation.holdout_spec, config.validation.holdout_names),
     }
     validation = {
-        key: _validation_sequences(*where) if dist.main else []
+        key: validation_sequences(*where) if dist.main else []
         for key, where in validation_sets.items()
     }
     total = config.optim.epochs * config.optim.iterations_per_epoch

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import torch
 
 from alpha_refine.data.augment import degrade, shrink_view
 from alpha_refine.data.synthetic import SyntheticConfig, SyntheticSequences
-from alpha_refine.train.sampling import SamplingConfig, Source, TrainingPairs, _small_target
+from alpha_refine.train.sampling import (
+    SamplingConfig,
+    Source,
+    TrainingPairs,
+    _small_target,
+    styled_box,
+)
 
 
 def test_shrink_view_scales_the_box_with_the_frame_and_mask() -> None:
@@ -67,3 +76,23 @@ def test_small_target_pairs_keep_crop_geometry_and_leave_other_configs_alone() -
         assert c["search"].shape == a["search"].shape  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="small_target_size"):
         SamplingConfig(small_target_size=(20.0, 10.0))
+
+
+def test_a_drawing_style_moves_both_boxes_sides_alike() -> None:
+    box = np.array([10.0, 20.0, 100.0, 50.0])
+    styled = styled_box(box, np.array([0.1, 0.0, -0.05, 0.2]))
+    assert styled.tolist() == pytest.approx([0.0, 20.0, 105.0, 60.0])
+    assert styled_box(box, np.array([-0.6, 0.0, -0.6, 0.0]))[2] == 1.0  # never below 1 px
+    sequences = SyntheticSequences(2, SyntheticConfig(length=10, frame_size=(120, 160))).sequences()
+    still = SamplingConfig(scale_jitter=0.0, centre_jitter=0.0)
+    loose = replace(still, style_probability=1.0, style_margin=(0.1, 0.1))
+    plain = TrainingPairs([Source("s", sequences)], 3, seed=5, config=still)
+    styled = TrainingPairs([Source("s", sequences)], 3, seed=5, config=loose)
+    for index in range(3):
+        a, b = plain[index], styled[index]
+        # Without jitter the crop window follows the (styled) box, so the box's corners in the
+        # crop stay where they were (up to the window's whole pixels) while the object inside
+        # shrinks by the margins: the network learns to keep the template's margins.
+        assert b["corners"].numpy() == pytest.approx(a["corners"].numpy(), abs=6.0)
+        assert not torch.equal(a["search"], b["search"])
+        assert not torch.equal(a["template"], b["template"])

@@ -9,12 +9,13 @@ from the same image, as two independent views (rotation about the target, resolu
 blur, grey; shift, scale and aspect come from the test crop's box jitter, since a window
 proportional to the box undoes them for the reference crop).
 
-Five options go beyond the published recipe, all off by default: a share of test crops jittered
+Six options go beyond the published recipe, all off by default: a share of test crops jittered
 only slightly (``small_jitter_probability``), so the network learns to leave good boxes alone,
 jitter factors drawn from a range (``jitter_range``), colour jitter and blur for video pairs
 too, pairs mirrored left to right (``flip_probability``: template, search crop, mask and
-boxes alike), and small targets (``small_target_probability``: both frames scaled down so that
-the target spans about 10 to 64 pixels, with noise and JPEG compression).
+boxes alike), small targets (``small_target_probability``: both frames scaled down so that
+the target spans about 10 to 64 pixels, with noise and JPEG compression), and a drawing style
+(``style_probability``: the template's and the target's boxes given the same uneven margins).
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so a run resumed from a checkpoint
 sees exactly the data it would have seen.
@@ -81,6 +82,12 @@ class SamplingConfig:
     small_target_size: tuple[float, float] = (10.0, 64.0)
     small_target_noise: float = 6.0
     small_target_quality: tuple[int, int] = (40, 90)
+    # A drawing style: with this probability each side of both boxes (the template's and the
+    # target's alike) moves out by a share of the box size drawn from ``style_margin`` (negative:
+    # tighter), one draw per side and pair. The network then refines towards whatever the
+    # first-frame box covers (hand-drawn boxes are looser than masks' boxes, and uneven).
+    style_probability: float = 0.0
+    style_margin: tuple[float, float] = (-0.03, 0.12)
     # Still images: each view rotated by U(-r, r) degrees (masked sources only) and resized by
     # U(min_scale, 1); colour jitter and blur at least at these levels.
     still_rotation: float = 10.0
@@ -190,6 +197,9 @@ def make_pair(
         ref_frame, ref_box, test_frame, mask, test_box = _small_target(
             (ref_frame, ref_box), (test_frame, mask, test_box), rng, config
         )
+    if config.style_probability > 0 and rng.random() < config.style_probability:
+        margins = rng.uniform(*config.style_margin, size=4)
+        ref_box, test_box = styled_box(ref_box, margins), styled_box(test_box, margins)
     photometric = (colour, blur_probability)
     template = _crop_rgb(ref_frame, ref_box, gray, rng, config, photometric)
     if still:  # independent views: the test image may turn grey on its own
@@ -223,6 +233,15 @@ def make_pair(
         "mask": torch.from_numpy(np.ascontiguousarray(mask_crop, dtype=np.float32)),
         "has_mask": torch.tensor(mask is not None),
     }
+
+
+def styled_box(box_xywh: NDArray[np.float64], margins: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x, y, w, h`` with its left, top, right and bottom sides moved out by ``margins`` (shares
+    of the width or height; negative moves a side in), at least 1 px wide and high."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    left, top, right, bottom = (float(m) for m in margins)
+    width, height = max(1.0, w * (1 + left + right)), max(1.0, h * (1 + top + bottom))
+    return np.array([x - left * w, y - top * h, width, height])
 
 
 def _small_target(

@@ -6,7 +6,8 @@
 Each ``CONFIG`` is a training config whose ``out_dir`` holds a run's ``metrics.csv``; its
 validation rows (oracle mean IoU after refinement, on the config's ``[validation]`` sequences
 and hold-out) are plotted against the pairs seen by then (epochs x iterations x batch size).
-``--start`` also validates each run's ``init_weights`` the same way, as the point at 0 pairs.
+``--start`` also validates each run's ``init_weights`` the same way, as the point at 0 pairs
+(for runs whose network is that of the weights; one with other heads starts partly random).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ COLUMNS = {"val": "development held-out", "val_holdout": "DAVIS hold-out"}
 def _curve(config: TrainConfig, start: bool) -> dict[str, list[tuple[int, float]]]:
     per_epoch = config.optim.iterations_per_epoch * config.optim.batch_size
     curve: dict[str, list[tuple[int, float]]] = {key: [] for key in COLUMNS}
-    if start and config.init_weights:
-        network, _ = load_pretrained(config.init_weights)
+    network, _ = (
+        load_pretrained(config.init_weights) if start and config.init_weights else (None, None)
+    )
+    if network is not None and network.config == config.model:  # other heads would start random
         where = {
             "val": (config.validation.spec, config.validation.names),
             "val_holdout": (config.validation.holdout_spec, config.validation.holdout_names),

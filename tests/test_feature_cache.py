@@ -14,7 +14,12 @@ from alpha_refine.cli import main
 from alpha_refine.model.fusion import template_kernel
 from alpha_refine.model.preprocess import normalize_crops
 from alpha_refine.train.config import DataSource, FeatureCacheConfig, OptimConfig, TrainConfig
-from alpha_refine.train.features import MANIFEST_NAME, CachedPairs, build_feature_cache
+from alpha_refine.train.features import (
+    MANIFEST_NAME,
+    CachedPairs,
+    build_feature_cache,
+    cache_manifest,
+)
 from alpha_refine.train.loop import build_cache, build_sources, train, training_network
 from alpha_refine.train.sampling import TrainingPairs
 
@@ -160,3 +165,18 @@ length = 10
         encoding="utf-8",
     )
     return str(path)
+
+
+def test_the_cache_key_names_only_settings_that_differ_from_their_defaults(tmp_path: Path) -> None:
+    # A new sampling option is off by default and leaves pairs unchanged when off, so caches
+    # built before it existed must stay valid: the key holds only the changed settings.
+    config = _config(tmp_path)
+    network, _ = training_network(config, torch.device("cpu"))
+    manifest = cache_manifest(config, network)
+    assert manifest["sampling"] == {}
+    assert manifest["data"] == [{"kind": "synthetic", "count": 3, "length": 10}]
+    explicit = replace(config, sampling=replace(config.sampling, style_probability=0.0))
+    assert cache_manifest(explicit, network)["key"] == manifest["key"]
+    styled = replace(config, sampling=replace(config.sampling, style_probability=0.5))
+    assert cache_manifest(styled, network)["sampling"] == {"style_probability": 0.5}
+    assert cache_manifest(styled, network)["key"] != manifest["key"]

@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceOf
-from dataclasses import asdict
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,8 @@ def cache_manifest(config: TrainConfig, network: AlphaRefineNet) -> dict[str, An
         "trunk": weights_fingerprint(network.backbone),
         "backbone": config.model.backbone,
         "seed": features.seed,
-        "sampling": asdict(config.sampling),
-        "data": [asdict(source) for source in config.data],
+        "sampling": _changed(config.sampling),
+        "data": [_changed(source) for source in config.data],
     }
     digest = hashlib.sha256(json.dumps(origin, sort_keys=True).encode()).hexdigest()[:16]
     return {
@@ -70,6 +70,16 @@ def cache_manifest(config: TrainConfig, network: AlphaRefineNet) -> dict[str, An
         "pairs": features.pairs,
         "shard_size": features.shard_size,
         **origin,
+    }
+
+
+def _changed(settings: Any) -> dict[str, Any]:
+    """The fields of a settings dataclass that differ from their defaults. New options are off
+    by default and leave the pairs unchanged when off, so a cache stays valid when one is added."""
+    return {
+        f.name: getattr(settings, f.name)
+        for f in fields(settings)
+        if f.default is MISSING or getattr(settings, f.name) != f.default
     }
 
 

@@ -184,8 +184,8 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
     0.85), ``near_perfect`` (``None`` when that pass was off), ``splits`` (by ground-truth kind
     and by target size, :func:`~alpha_refine.eval.oracle.split_frames`) and ``frame_records``.
     """
-    from alpha_refine.eval.groups import size_bin_bounds
-    from alpha_refine.eval.oracle import GOOD_BOX_IOU, WORSE_BY
+    from alpha_refine.eval.groups import CHANGE_MARGIN, size_bin_bounds
+    from alpha_refine.eval.oracle import GOOD_BOX_IOU
 
     near_on = result.near_perfect is not None
 
@@ -221,7 +221,7 @@ def oracle_summary(result: Any, settings: dict[str, Any]) -> dict[str, Any]:
             {
                 "jitter": result.near_perfect,
                 "min_iou_before": GOOD_BOX_IOU,
-                "worse_by": WORSE_BY,
+                "worse_by": CHANGE_MARGIN,
                 **result.overall().to_dict()["near_perfect"],
             }
             if near_on

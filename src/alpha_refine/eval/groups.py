@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from alpha_refine.data.sequence import Sequence
 
 GROUND_TRUTH_KINDS = ("masks", "hand")
+# An IoU change larger than this makes a frame worse (or better), in the oracle and the reports.
+CHANGE_MARGIN = 0.05
 GROUND_TRUTH_LABELS = {"masks": "boxes from masks", "hand": "boxes drawn by hand"}  # for tables
 # Target size bins: (lower bound, upper bound, label), sqrt of the ground-truth box area in px.
 SIZE_BINS = (

@@ -36,12 +36,17 @@ from tqdm import tqdm
 
 from alpha_refine.data.augment import jitter_box
 from alpha_refine.data.sequence import Sequence
-from alpha_refine.eval.groups import GROUND_TRUTH_KINDS, SIZE_BINS, ground_truth_kind, size_bin
+from alpha_refine.eval.groups import (
+    CHANGE_MARGIN,
+    GROUND_TRUTH_KINDS,
+    SIZE_BINS,
+    ground_truth_kind,
+    size_bin,
+)
 from alpha_refine.geometry import iou
 from alpha_refine.refiner import Refiner
 
 GOOD_BOX_IOU = 0.85
-WORSE_BY = 0.05  # a frame is "made worse" when refinement lowers its IoU by more than this
 NEAR_PERFECT_JITTER = 0.05  # the near-perfect inputs' jitter factor (centre and scale)
 # GROUND_TRUTH_KINDS, SIZE_BINS, ground_truth_kind and size_bin live in alpha_refine.eval.groups,
 # shared with the tracker reports; imported here, they stay importable from this module too.
@@ -75,7 +80,8 @@ class GroupScores:
     its refinement; ``area_ratio``: median refined area over ground-truth area. ``near_*`` cover
     the frames whose near-perfect input has IoU >= :data:`GOOD_BOX_IOU` (``near_frames`` of
     them; NaN when there are none): mean IoU before and after, the share made worse by more
-    than :data:`WORSE_BY`, and the median area ratio of their refined boxes.
+    than :data:`~alpha_refine.eval.groups.CHANGE_MARGIN`, and the median area ratio of their
+    refined boxes.
     """
 
     frames: int
@@ -152,7 +158,7 @@ def summarize_frames(frames: SequenceOf[OracleFrame]) -> GroupScores:
         near_frames=len(near),
         near_before=_mean(near[:, 0]),
         near_after=_mean(near[:, 1]),
-        near_worse_share=_mean((near[:, 1] < near[:, 0] - WORSE_BY).astype(np.float64)),
+        near_worse_share=_mean((near[:, 1] < near[:, 0] - CHANGE_MARGIN).astype(np.float64)),
         near_area_ratio=_median(near[:, 2]),
     )
 

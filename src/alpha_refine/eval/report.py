@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from alpha_refine.data.sequence import Sequence
 from alpha_refine.eval.groups import (
+    CHANGE_MARGIN,
     GROUND_TRUTH_KINDS,
     GROUND_TRUTH_LABELS,
     SIZE_BINS,
@@ -91,9 +92,6 @@ def _values(scores: Any, keys: SequenceOf[str]) -> dict[str, float]:
 
 def _deltas(base: Any, refined: Any, keys: SequenceOf[str]) -> dict[str, float]:
     return {key: float(getattr(refined, key)) - float(getattr(base, key)) for key in keys}
-
-
-CHANGE_MARGIN = 0.05  # an IoU change larger than this makes a frame worse or better
 
 
 @dataclass(frozen=True)

@@ -28,32 +28,37 @@ class ModelConfig:
         blend_head: whether the network has the blend head
             (:mod:`alpha_refine.model.blend`), which learns per box edge how far to move from
             the input box towards the refined one.
+        fine_corners: whether the corners are decoded on stride-8 maps
+            (:mod:`alpha_refine.model.fine_corners`): the corner head's stride-16 maps plus a
+            correction from the trunk's ``layer2`` features.
     """
 
     backbone: Backbone = "resnet34"
     mask_head: bool = True
     heads: Heads = "published"
     blend_head: bool = False
+    fine_corners: bool = False
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        if not isinstance(self.mask_head, bool):
-            raise TypeError(f"mask_head must be a bool, got {type(self.mask_head).__name__}")
-        if not isinstance(self.blend_head, bool):
-            raise TypeError(f"blend_head must be a bool, got {type(self.blend_head).__name__}")
+        for name in ("mask_head", "blend_head", "fine_corners"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
         if self.heads not in HEADS:
             raise ValueError(f"heads must be one of {HEADS}, got {self.heads!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict. ``heads`` appears only when it is not the published
-        default and ``blend_head`` only when true, so files of networks without them stay
-        readable by versions without those keys."""
+        default, ``blend_head`` and ``fine_corners`` only when true, so files of networks
+        without them stay readable by versions without those keys."""
         data = asdict(self)
         if self.heads == "published":
             del data["heads"]
-        if not self.blend_head:
-            del data["blend_head"]
+        for optional in ("blend_head", "fine_corners"):
+            if not data[optional]:
+                del data[optional]
         return data
 
     @classmethod
@@ -61,7 +66,7 @@ class ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped."""
         if not isinstance(data, dict):
             raise TypeError(f"model config must be a dict, got {type(data).__name__}")
-        known = {"backbone", "mask_head", "heads", "blend_head"}
+        known = {"backbone", "mask_head", "heads", "blend_head", "fine_corners"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(

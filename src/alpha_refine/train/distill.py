@@ -22,9 +22,9 @@ def load_initial_weights(network: AlphaRefineNet, source: str) -> list[str]:
     """Load the weights at ``source`` into ``network``; returns the names that start random.
 
     The source's architecture must match ``network``'s except, at most, its heads (``heads``,
-    ``blend_head``): then every tensor whose name and shape fit is loaded and the rest (the new
-    heads' layers) stays as initialised. Any other difference is an error naming both
-    architectures.
+    ``blend_head``, ``fine_corners``): then every tensor whose name and shape fit is loaded and
+    the rest (the new heads' layers) stays as initialised. Any other difference is an error
+    naming both architectures.
     """
     from alpha_refine.weights import load_pretrained
 
@@ -33,7 +33,10 @@ def load_initial_weights(network: AlphaRefineNet, source: str) -> list[str]:
         network.load_state_dict(initial.state_dict())
         return []
     heads_only = dataclasses.replace(
-        initial.config, heads=network.config.heads, blend_head=network.config.blend_head
+        initial.config,
+        heads=network.config.heads,
+        blend_head=network.config.blend_head,
+        fine_corners=network.config.fine_corners,
     )
     if heads_only != network.config:
         raise ValueError(

@@ -3,7 +3,8 @@
 On a CPU most of a training step goes to the trunk (forward for both crops, backward for the
 search crop) and to cutting and augmenting the crops. With the trunk frozen, its features of a
 pair never change, so they are computed once and stored: the template kernel (``C x 8 x 8``) and
-the search crop's stride-16 map (``C x 16 x 16``), in float16, with the pair's ground-truth and
+the search crop's stride-16 map (``C x 16 x 16``), and for a network with ``fine_corners`` its
+stride-8 map (``layer2``, ``L x 32 x 32``) too, in float16, with the pair's ground-truth and
 input corners. Training then runs only the fusion and the box heads on them
 (:meth:`~alpha_refine.model.AlphaRefineNet.refine_layer3`), for as many epochs as wanted.
 
@@ -45,8 +46,14 @@ from alpha_refine.weights.store import weights_fingerprint
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 # What one cached pair holds: the batch keys of TrainingPairs that the box heads' loss reads, and
-# the trunk's outputs in place of the two crops.
+# the trunk's outputs in place of the two crops (and the search crop's layer2 for fine corners).
 CACHED_KEYS = ("kernel", "search_layer3", "corners", "input_corners")
+LAYER2_KEY = "search_layer2"
+
+
+def cached_keys(network: AlphaRefineNet) -> tuple[str, ...]:
+    """The tensors a cache for ``network``'s box heads holds per pair."""
+    return (*CACHED_KEYS, LAYER2_KEY) if network.fine_corners is not None else CACHED_KEYS
 
 
 def _shard_name(index: int) -> str:
@@ -63,6 +70,8 @@ def cache_manifest(config: TrainConfig, network: AlphaRefineNet) -> dict[str, An
         "sampling": _changed(config.sampling),
         "data": [_changed(source) for source in config.data],
     }
+    if network.fine_corners is not None:  # only then, so that earlier caches keep their key
+        origin["layer2"] = True
     digest = hashlib.sha256(json.dumps(origin, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "format": FORMAT_VERSION,
@@ -132,14 +141,14 @@ def build_feature_cache(
             batch_size=batch_size,
             num_workers=config.workers,
         )
-        parts: dict[str, list[torch.Tensor]] = {key: [] for key in CACHED_KEYS}
+        parts: dict[str, list[torch.Tensor]] = {key: [] for key in cached_keys(network)}
         for batch in loader:
-            template, search = _trunk_features(trunk, batch)
-            parts["kernel"].append(template)
-            parts["search_layer3"].append(search)
+            for key, value in _trunk_features(trunk, batch).items():
+                if key in parts:
+                    parts[key].append(value)
             parts["corners"].append(batch["corners"])
             parts["input_corners"].append(batch["input_corners"])
-            bar.update(len(template))
+            bar.update(len(batch["corners"]))
         tensors = {key: torch.cat(values).contiguous() for key, values in parts.items()}
         write_atomic(folder / _shard_name(index), save(tensors))
     bar.close()
@@ -153,15 +162,19 @@ def _shard_range(index: int, features: FeatureCacheConfig) -> range:
 
 def _trunk_features(
     trunk: AlphaRefineNet, batch: dict[str, torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Template kernels and search ``layer3`` maps of a batch of crops, float16."""
+) -> dict[str, torch.Tensor]:
+    """Template kernels and search ``layer3`` and ``layer2`` maps of a batch of crops, float16."""
     with torch.inference_mode():
         crops = torch.cat((batch["template"], batch["search"]))
         inputs = normalize_crops(crops).contiguous(memory_format=torch.channels_last)
-        layer3 = trunk.backbone(inputs).layer3
+        features = trunk.backbone(inputs)
         count = len(batch["template"])
-        kernel = template_kernel(layer3[:count])
-        return kernel.half().contiguous(), layer3[count:].half().contiguous()
+        found = {
+            "kernel": template_kernel(features.layer3[:count]),
+            "search_layer3": features.layer3[count:],
+            LAYER2_KEY: features.layer2[count:],
+        }
+        return {key: value.half().contiguous() for key, value in found.items()}
 
 
 class CachedPairs(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
@@ -170,7 +183,7 @@ class CachedPairs(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     Item ``i`` of epoch ``e`` is cached pair ``order_e[i mod n]``, where ``order_e`` is a
     permutation drawn from ``(seed, e)``: an epoch may ask for more or fewer items than the
     cache holds, and a resumed run sees exactly the pairs an uninterrupted one would. Items hold
-    :data:`CACHED_KEYS`, features as float32.
+    the cache's tensors (:func:`cached_keys`), features as float32.
     """
 
     def __init__(self, folder: str | Path, samples_per_epoch: int, seed: int = 0) -> None:
@@ -187,7 +200,7 @@ class CachedPairs(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 "finish it with `alpha-refine train --config CONFIG --cache-only`"
             )
         loaded = [load_file(path) for path in shards]
-        self.tensors = {key: torch.cat([part[key] for part in loaded]) for key in CACHED_KEYS}
+        self.tensors = {key: torch.cat([part[key] for part in loaded]) for key in loaded[0]}
         self.manifest = manifest
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed

@@ -107,8 +107,11 @@ def training_loss(
     mask_loss = torch.zeros((), device=device)
     distilled: dict[str, float] = {}
     if "search_layer3" in batch:  # a feature cache's pair: its trunk ran when it was cached
+        layer2 = batch.get("search_layer2")
         _, output = model.refine_layer3(
-            batch["search_layer3"].to(device), batch["kernel"].to(device)
+            batch["search_layer3"].to(device),
+            batch["kernel"].to(device),
+            None if layer2 is None else layer2.to(device),
         )
         corner_loss, blend_loss = box_losses(model, output, corners, batch["input_corners"])
         loss = corner_loss + blend_loss

@@ -2,11 +2,11 @@
 
 The corner head (:class:`~alpha_refine.model.heads.CornerHead`) scores corners on the 16 x 16
 fused map, in cells of 16 crop pixels, so a corner between two cell positions is decoded as an
-average of them. :class:`FineCornerHead` moves those score maps onto the 32 x 32 grid of the
-search crop's ``layer2`` features (8-pixel cells) and adds a correction computed from the fused
-map and those features. Its last convolution starts at zero: a network given this head decodes at
-first (almost) the corners of its stride-16 maps, and training moves them only where the finer
-features say so.
+average of them. :class:`FineCornerHead` moves those score maps onto a grid of 8-pixel cells,
+the stride of the search crop's ``layer2`` features, and adds a correction computed from the
+fused map and those features. Its last convolution starts at zero: a network given this head
+decodes at first (almost) the corners of its stride-16 maps, and training moves them only where
+the finer features say so.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class FineCornerHead(nn.Module):
 
     ``fused``: the ``N x C x 16 x 16`` fused map; ``layer2``: the search crop's ``N x L x 32 x 32``
     trunk features; ``coarse_scores``: the corner head's ``N x 2 x 16 x 16`` maps. Returns
-    ``N x 2 x 32 x 32``, cell ``(row, col)`` standing for crop pixel ``(8 col, 8 row)``.
+    ``N x 2 x 31 x 31``, cell ``(row, col)`` standing for crop pixel ``(8 col, 8 row)``: the
+    coarse maps' range, ``0 .. 240``, so the finer grid changes how precisely a corner is placed,
+    not where it can be.
     """
 
     def __init__(self, fused_channels: int, layer2_channels: int) -> None:

@@ -129,7 +129,7 @@ class FeatureCacheConfig:
 
 
 # Modules that cannot train on cached features: the trunk made them, the mask decoder needs
-# the trunk's finer maps, which are not cached.
+# the trunk's stride-2 and stride-4 maps, which are not cached.
 NOT_TRAINED_ON_FEATURES = ("backbone", "mask_adjust", "mask_head")
 
 

@@ -16,7 +16,8 @@ anything else. Pair ``i`` is :class:`~alpha_refine.train.sampling.TrainingPairs`
 epoch 0 with the cache's seed, so a rebuild gives the same pairs. The cache is rebuilt by
 ``alpha-refine train --config CONFIG --cache-only``; it is never committed.
 
-The mask decoder needs the trunk's finer maps, which are not cached: it does not train here.
+The mask decoder also needs the trunk's stride-2 and stride-4 maps, which are not cached: it
+does not train here.
 """
 
 from __future__ import annotations
@@ -143,9 +144,8 @@ def build_feature_cache(
         )
         parts: dict[str, list[torch.Tensor]] = {key: [] for key in cached_keys(network)}
         for batch in loader:
-            for key, value in _trunk_features(trunk, batch).items():
-                if key in parts:
-                    parts[key].append(value)
+            for key, value in _trunk_features(trunk, batch, tuple(parts)).items():
+                parts[key].append(value)
             parts["corners"].append(batch["corners"])
             parts["input_corners"].append(batch["input_corners"])
             bar.update(len(batch["corners"]))
@@ -161,9 +161,10 @@ def _shard_range(index: int, features: FeatureCacheConfig) -> range:
 
 
 def _trunk_features(
-    trunk: AlphaRefineNet, batch: dict[str, torch.Tensor]
+    trunk: AlphaRefineNet, batch: dict[str, torch.Tensor], keys: tuple[str, ...]
 ) -> dict[str, torch.Tensor]:
-    """Template kernels and search ``layer3`` and ``layer2`` maps of a batch of crops, float16."""
+    """Those of the template kernels (``kernel``) and search maps (``search_layer3``,
+    ``search_layer2``) of a batch of crops that ``keys`` names, float16."""
     with torch.inference_mode():
         crops = torch.cat((batch["template"], batch["search"]))
         inputs = normalize_crops(crops).contiguous(memory_format=torch.channels_last)
@@ -174,7 +175,7 @@ def _trunk_features(
             "search_layer3": features.layer3[count:],
             LAYER2_KEY: features.layer2[count:],
         }
-        return {key: value.half().contiguous() for key, value in found.items()}
+        return {key: value.half().contiguous() for key, value in found.items() if key in keys}
 
 
 class CachedPairs(torch.utils.data.Dataset[dict[str, torch.Tensor]]):

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from alpha_refine.model.layers import conv_bn_relu
+
 FINE_STRIDE = 8  # crop pixels per fine score-map cell
 LATERAL_CHANNELS = 32  # width of the projected layer2 features
 HIDDEN_CHANNELS = 32  # width of the correction's 3 x 3 layers
@@ -30,14 +32,6 @@ def to_fine_grid(coarse: Tensor) -> Tensor:
     )
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
-    return [
-        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    ]
-
-
 class FineCornerHead(nn.Module):
     """Stride-8 top-left and bottom-right score maps (logits).
 
@@ -50,15 +44,16 @@ class FineCornerHead(nn.Module):
 
     def __init__(self, fused_channels: int, layer2_channels: int) -> None:
         super().__init__()
-        self.lateral = nn.Sequential(*_conv_bn_relu(layer2_channels, LATERAL_CHANNELS, 1))
+        lateral = conv_bn_relu(layer2_channels, LATERAL_CHANNELS, kernel_size=1)
+        self.lateral = nn.Sequential(*lateral)
         inputs = fused_channels + LATERAL_CHANNELS + 2
         scores = nn.Conv2d(HIDDEN_CHANNELS, 2, kernel_size=1)
         # Zero: the head starts from the stride-16 maps, moved onto the finer grid.
         nn.init.zeros_(scores.weight)
         nn.init.zeros_(scores.get_parameter("bias"))
         self.correction = nn.Sequential(
-            *_conv_bn_relu(inputs, HIDDEN_CHANNELS, 3),
-            *_conv_bn_relu(HIDDEN_CHANNELS, HIDDEN_CHANNELS, 3),
+            *conv_bn_relu(inputs, HIDDEN_CHANNELS),
+            *conv_bn_relu(HIDDEN_CHANNELS, HIDDEN_CHANNELS),
             scores,
         )
 

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from alpha_refine.model.layers import conv_bn_relu
+
 KERNEL_SIZE = 8  # the template kernel is the centre 8 x 8 window of the 16 x 16 layer3 map
 CORRELATION_CHANNELS = KERNEL_SIZE * KERNEL_SIZE
 
@@ -49,14 +51,6 @@ def pixelwise_correlation(kernel: Tensor, search: Tensor) -> Tensor:
         return (kernel_vectors @ flat).reshape(n, -1, height, width)
 
 
-def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> list[nn.Module]:
-    return [
-        nn.Conv2d(in_channels, out_channels, kernel_size=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    ]
-
-
 class ChannelAttention(nn.Module):
     """Squeeze-and-excitation gate: scale channels by ``sigmoid(fc2(relu(fc1(mean))))``."""
 
@@ -79,9 +73,9 @@ class CorrelationFusion(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.post_corr = nn.Sequential(
-            *_conv_bn_relu_1x1(CORRELATION_CHANNELS, 128),
-            *_conv_bn_relu_1x1(128, 128),
-            *_conv_bn_relu_1x1(128, CORRELATION_CHANNELS),
+            *conv_bn_relu(CORRELATION_CHANNELS, 128, kernel_size=1),
+            *conv_bn_relu(128, 128, kernel_size=1),
+            *conv_bn_relu(128, CORRELATION_CHANNELS, kernel_size=1),
         )
         self.channel_attention = ChannelAttention(CORRELATION_CHANNELS)
 

@@ -10,16 +10,9 @@ from torch import Tensor, nn
 
 from alpha_refine.model.backbone import BackboneFeatures
 from alpha_refine.model.fusion import at_least_float32, full_precision
+from alpha_refine.model.layers import conv_bn_relu
 
 CORNER_STRIDE = 16  # crop pixels per score-map cell
-
-
-def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 # Widths of the 3 x 3 layers of a corner tower: published, and light (the same depth, and so the
@@ -31,7 +24,10 @@ LIGHT_TOWER_WIDTHS = (128, 64, 32, 16)
 def _corner_tower(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
     """3 x 3 conv + BN + ReLU layers of ``widths``, then a 1 x 1 conv to one score map."""
     inputs = (in_channels, *widths[:-1])
-    layers = [_conv_bn_relu(c_in, c_out) for c_in, c_out in zip(inputs, widths, strict=True)]
+    layers = [
+        nn.Sequential(*conv_bn_relu(c_in, c_out))
+        for c_in, c_out in zip(inputs, widths, strict=True)
+    ]
     return nn.Sequential(*layers, nn.Conv2d(widths[-1], 1, kernel_size=1))
 
 
@@ -102,14 +98,6 @@ def _conv_relu_pair(in_channels: int, mid_channels: int, out_channels: int) -> n
     )
 
 
-def _conv_bn_relu_1x1(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
 # Widths of the mask decoder's lateral inputs (strides 2, 4, 8): the published ones, and a
 # narrower set for light trunks, where the published widths would cost more than the trunk.
 PUBLISHED_LATERAL_CHANNELS = (64, 256, 512)
@@ -129,7 +117,7 @@ class MaskAdjust(nn.ModuleList):
         out_channels: tuple[int, int, int] = PUBLISHED_LATERAL_CHANNELS,
     ) -> None:
         super().__init__(
-            _conv_bn_relu_1x1(c_in, c_out)
+            nn.Sequential(*conv_bn_relu(c_in, c_out, kernel_size=1))
             for c_in, c_out in zip(in_channels, out_channels, strict=True)
         )
         self.out_channels = out_channels

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from alpha_refine.model.blend import corner_iou
+from alpha_refine.model.network import AlphaRefineNet
 from alpha_refine.train.config import TrainConfig
 from alpha_refine.train.features import CachedPairs, build_feature_cache
 from alpha_refine.train.loop import build_sources, training_network
@@ -35,11 +36,9 @@ NEAR_PERFECT = 0.85
 
 
 def _measure(
-    weights: str, pairs: dict[str, torch.Tensor], trunk: str, batch: int = 250
+    network: AlphaRefineNet, pairs: dict[str, torch.Tensor], near: torch.Tensor, batch: int = 250
 ) -> dict[str, float]:
-    network, _ = load_pretrained(weights)
-    if weights_fingerprint(network.backbone) != trunk:
-        raise SystemExit(f"{weights} has another trunk than the cache's: its features differ")
+    """Mean IoU over all pairs and the ``near`` (near-perfect) ones, and the corner RMSE."""
     network.eval()
     fine = network.fine_corners is not None
     outputs = []
@@ -53,8 +52,7 @@ def _measure(
             )
             outputs.append(output.corners)
     corners = torch.cat(outputs)
-    truth, given = pairs["corners"], pairs["input_corners"]
-    near = corner_iou(given, truth) >= NEAR_PERFECT
+    truth = pairs["corners"]
     refined = corner_iou(corners, truth)
     return {
         "iou_all": float(refined.mean()),
@@ -72,24 +70,25 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = TrainConfig.from_toml(args.config)
-    with_layer2 = any(load_pretrained(w)[0].fine_corners is not None for w in args.weights)
+    networks = {w: load_pretrained(w)[0] for w in args.weights}
+    with_layer2 = any(network.fine_corners is not None for network in networks.values())
     model = dataclasses.replace(config.model, fine_corners=with_layer2)
     config = dataclasses.replace(config, model=model)
     network, _ = training_network(config, torch.device("cpu"))
     folder = build_feature_cache(config, network, lambda: build_sources(config))
     cached = CachedPairs(folder, samples_per_epoch=config.features.pairs)
+    for weights, candidate in networks.items():
+        if weights_fingerprint(candidate.backbone) != cached.manifest["trunk"]:
+            raise SystemExit(f"{weights} has another trunk than the cache's: its features differ")
     pairs = {key: value.float() for key, value in cached.tensors.items()}
-    truth, given = pairs["corners"], pairs["input_corners"]
-    near = corner_iou(given, truth) >= NEAR_PERFECT
+    given = corner_iou(pairs["input_corners"], pairs["corners"])
+    near = given >= NEAR_PERFECT
     result: dict[str, Any] = {
         "config": args.config,
-        "pairs": len(truth),
+        "pairs": len(given),
         "near_perfect_pairs": int(near.sum()),
-        "input": {
-            "iou_all": float(corner_iou(given, truth).mean()),
-            "iou_near_perfect": float(corner_iou(given, truth)[near].mean()),
-        },
-        "weights": {w: _measure(w, pairs, cached.manifest["trunk"]) for w in args.weights},
+        "input": {"iou_all": float(given.mean()), "iou_near_perfect": float(given[near].mean())},
+        "weights": {w: _measure(candidate, pairs, near) for w, candidate in networks.items()},
     }
     print(f"{result['pairs']} pairs, {result['near_perfect_pairs']} near-perfect")
     print("| weights | mean IoU, all | near-perfect | corner RMSE (crop px) |")

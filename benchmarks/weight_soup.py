@@ -4,9 +4,10 @@
 
 Every floating-point tensor is interpolated (weights, biases and BatchNorm statistics); integer
 buffers (BatchNorm's batch counters) are SECOND's; tensors only SECOND has (a head FIRST lacks)
-are SECOND's as they are. Weight-space ensembling of a model and its fine-tuned copy (WiSE-FT,
-Wortsman et al., CVPR 2022) often keeps the fine-tuning's gains on its own data and more of the
-original's on other data; the model card measures it for the cached runs (issue 30).
+are SECOND's as they are; a tensor with another shape in each is an error. Weight-space
+ensembling of a model and its fine-tuned copy (WiSE-FT, Wortsman et al., CVPR 2022) often keeps
+the fine-tuning's gains on its own data and more of the original's on other data; the model card
+measures it for the cached runs (issue 30).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ def main() -> None:
     if first.backbone.channels != second.backbone.channels:
         parser.error(f"{args.first} and {args.second} have different trunks")
     own = first.state_dict()
-    mixed = {
-        name: (1 - args.alpha) * own[name] + args.alpha * value
-        if name in own and value.is_floating_point() and own[name].shape == value.shape
-        else value
-        for name, value in second.state_dict().items()
-    }
+    mixed = {}
+    for name, value in second.state_dict().items():
+        if name in own and own[name].shape != value.shape:
+            shapes = f"{tuple(own[name].shape)} in FIRST, {tuple(value.shape)} in SECOND"
+            parser.error(f"{name}: {shapes}")
+        share = name in own and value.is_floating_point()
+        mixed[name] = (1 - args.alpha) * own[name] + args.alpha * value if share else value
     second.load_state_dict(mixed)
     source = f"{1 - args.alpha:g} x {args.first} + {args.alpha:g} x {args.second}"
     print(save_weights(second, args.out, provenance={"source": source}))
